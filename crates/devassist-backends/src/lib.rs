@@ -1,0 +1,1 @@
+//! Upstream clients (filled in by the backends work).

@@ -1,0 +1,81 @@
+//! The `Backend` trait: one implementation per upstream protocol.
+//!
+//! A backend turns a neutral request into an upstream call and the upstream's answer into
+//! a stream of neutral events. Dropping the stream must cancel the upstream request.
+//! Limits, metrics and lifecycle are decorators around this trait, not code inside it.
+
+use crate::error::GatewayError;
+use crate::event::Event;
+use crate::request::{EmbedRequest, EmbedResponse, GenerateRequest};
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use std::collections::BTreeMap;
+
+/// A generation in progress. Ends after `Event::Done` or after the first `Err`.
+pub type EventStream = BoxStream<'static, Result<Event, GatewayError>>;
+
+/// Per-call context that travels with the request to the upstream.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    /// The correlation id, forwarded as `X-Request-ID`.
+    pub request_id: String,
+}
+
+/// Ollama model-management calls that pass through to Ollama upstreams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManageOp {
+    Pull,
+    Push,
+    Create,
+    Copy,
+    Delete,
+}
+
+impl ManageOp {
+    pub fn path(self) -> &'static str {
+        match self {
+            ManageOp::Pull => "/api/pull",
+            ManageOp::Push => "/api/push",
+            ManageOp::Create => "/api/create",
+            ManageOp::Copy => "/api/copy",
+            ManageOp::Delete => "/api/delete",
+        }
+    }
+}
+
+/// An upstream response passed through as bytes.
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: BoxStream<'static, Result<Bytes, GatewayError>>,
+}
+
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Starts a generation. Errors before the first byte are returned here; errors after
+    /// it arrive as the stream's last item.
+    async fn generate(
+        &self,
+        req: GenerateRequest,
+        ctx: &CallContext,
+    ) -> Result<EventStream, GatewayError>;
+
+    async fn embed(
+        &self,
+        req: EmbedRequest,
+        ctx: &CallContext,
+    ) -> Result<EmbedResponse, GatewayError>;
+
+    /// Model management (`/api/pull` and friends). Only Ollama upstreams support it.
+    async fn manage(
+        &self,
+        op: ManageOp,
+        body: Bytes,
+        ctx: &CallContext,
+    ) -> Result<RawResponse, GatewayError> {
+        let _ = (op, body, ctx);
+        Err(GatewayError::bad_request(
+            "this model is managed by devassist's configuration, not by this API",
+        ))
+    }
+}

@@ -1,0 +1,19 @@
+//! devassist-core: the neutral vocabulary every other crate speaks.
+//!
+//! Surfaces decode wire JSON into these types, backends turn them into upstream calls, and
+//! the events that come back are encoded again by the surface. Nothing here does I/O.
+
+pub mod backend;
+pub mod error;
+pub mod event;
+pub mod feature;
+pub mod request;
+
+pub use backend::{Backend, CallContext, EventStream, ManageOp, RawResponse};
+pub use error::{ErrorKind, GatewayError, Origin};
+pub use event::{Event, FinishReason, Timings, Usage};
+pub use feature::Feature;
+pub use request::{
+    EmbedRequest, EmbedResponse, GenerateRequest, KeepAlive, Message, Prompt, ResponseFormat, Role,
+    Sampling, ToolCall,
+};
