@@ -1,1 +1,31 @@
-fn main() {}
+//! The `devassist` binary: command line, logging set-up and wiring. Each subcommand lives in
+//! its own file under `commands/`.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "devassist", version, about = "Self-hosted AI gateway for coding assistants")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve(commands::serve::ServeArgs),
+    /// Inspect configuration files.
+    #[command(subcommand)]
+    Config(commands::config::ConfigCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Config(cmd) => commands::config::run(cmd),
+    }
+}
