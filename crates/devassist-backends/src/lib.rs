@@ -1,1 +1,26 @@
-//! Upstream clients (filled in by the backends work).
+//! devassist-backends: one client per upstream protocol, behind the `Backend` trait.
+//!
+//! `openai` and `ollama` call real servers over HTTP; `mock` is deterministic and drives
+//! tests and benchmarks. `sse` and `ndjson` are the incremental stream framers the HTTP
+//! clients share. Nothing here routes, limits or retries: those wrap the trait.
+
+mod http;
+pub mod mock;
+pub mod ndjson;
+pub mod ollama;
+pub mod openai;
+pub mod sse;
+
+#[cfg(test)]
+mod test_server;
+
+pub use http::error::MALFORMED;
+pub use mock::{MockBackend, MockConfig, MockMode, MockStats};
+pub use ollama::{OllamaBackend, OllamaConfig};
+pub use openai::{OpenAiBackend, OpenAiConfig};
+
+/// A fresh tool-call id for upstreams that send none (Ollama's shape: `call_` + 8 chars).
+pub(crate) fn new_call_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("call_{}", id.get(..8).unwrap_or(&id))
+}

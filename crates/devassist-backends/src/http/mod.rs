@@ -1,0 +1,187 @@
+//! HTTP plumbing shared by the backends that call real upstream servers (`openai`,
+//! `ollama`): one pooled client per backend, headers, deadlines, status checks and the
+//! body pump that turns upstream bytes into events.
+//!
+//! It knows nothing about either wire format; that lives in each backend's `stream.rs`.
+
+pub(crate) mod error;
+pub(crate) mod pump;
+
+use bytes::Bytes;
+use devassist_core::{CallContext, ErrorKind, GatewayError, Origin};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, Response, Url};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Largest error body read back from an upstream to quote its message.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Connection settings common to every HTTP backend (each backend's config maps to it).
+pub(crate) struct Settings<'a> {
+    pub base_url: &'a str,
+    pub api_key: Option<&'a str>,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub extra_headers: &'a BTreeMap<String, String>,
+}
+
+/// One upstream server: a pooled client built once, and where to reach it.
+#[derive(Clone)]
+pub(crate) struct Upstream {
+    client: reqwest::Client,
+    base: Arc<str>,
+    /// `host:port`, the only part of the URL that error messages show.
+    host: Arc<str>,
+    pub request_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// What an upstream call sends.
+pub(crate) enum Body {
+    Json(serde_json::Value),
+    Raw(Bytes),
+}
+
+/// A response whose status has not been checked yet, with the call's total deadline.
+pub(crate) struct Call {
+    pub response: Response,
+    pub deadline: Instant,
+}
+
+impl Upstream {
+    pub fn new(settings: Settings<'_>) -> Result<Self, GatewayError> {
+        let base = settings.base_url.trim().trim_end_matches('/');
+        let url =
+            Url::parse(base).map_err(|e| config_error(format!("invalid url {base:?}: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(config_error(format!("url {base:?} must be http or https")));
+        }
+        let host = match (url.host_str(), url.port_or_known_default()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => return Err(config_error(format!("url {base:?} has no host"))),
+        };
+        let mut headers = HeaderMap::new();
+        if let Some(key) = settings.api_key.filter(|k| !k.is_empty()) {
+            let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(|_| config_error("api key contains characters not allowed in a header"))?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        for (name, value) in settings.extra_headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| config_error(format!("invalid header name {name:?}")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| config_error(format!("invalid value for header {name}")))?;
+            headers.insert(name, value);
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .default_headers(headers)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|e| config_error(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            base: base.into(),
+            host: host.into(),
+            request_timeout: settings.request_timeout,
+            idle_timeout: settings.idle_timeout,
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Sends one request and waits for the response head, within the request timeout.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        ctx: &CallContext,
+    ) -> Result<Call, GatewayError> {
+        let deadline = Instant::now() + self.request_timeout;
+        let url = format!("{}{path}", self.base);
+        let mut request = self.client.request(method.clone(), url);
+        request = match body {
+            Body::Json(value) => request.json(&value),
+            Body::Raw(bytes) => request.header(CONTENT_TYPE, "application/json").body(bytes),
+        };
+        if !ctx.request_id.is_empty() {
+            request = request.header("x-request-id", ctx.request_id.as_str());
+        }
+        tracing::debug!(backend = %self.host, %method, path, request_id = %ctx.request_id, "Calling upstream");
+        match tokio::time::timeout_at(deadline, request.send()).await {
+            Ok(Ok(response)) => Ok(Call { response, deadline }),
+            Ok(Err(err)) => Err(error::transport(&err, &self.host)),
+            Err(_) => Err(error::request_timeout(&self.host, self.request_timeout)),
+        }
+    }
+
+    /// Sends one request and turns a non-2xx answer into an error carrying the upstream's
+    /// status and message.
+    pub async fn send_checked(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        ctx: &CallContext,
+    ) -> Result<Call, GatewayError> {
+        let call = self.send(method, path, body, ctx).await?;
+        let status = call.response.status();
+        if status.is_success() {
+            return Ok(call);
+        }
+        let deadline = call.deadline;
+        let mut reader = pump::BodyReader::new(call.response, self, Some(deadline));
+        let mut body = Vec::new();
+        // A broken or slow error body still leaves the status to report.
+        while body.len() < MAX_ERROR_BODY {
+            match reader.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let err = error::upstream_status(status.as_u16(), &body, &self.host);
+        tracing::debug!(backend = %self.host, status = status.as_u16(), message = %err.message, "Upstream answered an error");
+        Err(err)
+    }
+
+    /// Reads a whole (bounded) JSON body, for calls that are not streamed.
+    pub async fn read_json(
+        &self,
+        call: Call,
+        limit: usize,
+    ) -> Result<serde_json::Value, GatewayError> {
+        let mut reader = pump::BodyReader::new(call.response, self, Some(call.deadline));
+        let mut body = Vec::new();
+        while let Some(chunk) = reader.chunk().await? {
+            if body.len() + chunk.len() > limit {
+                return Err(error::malformed(format!(
+                    "response body over {limit} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| error::malformed(format!("invalid JSON from {}: {e}", self.host)))
+    }
+}
+
+/// The response's media type, lower-cased, without parameters.
+pub(crate) fn media_type(response: &Response) -> Option<String> {
+    let value = response.headers().get(CONTENT_TYPE)?.to_str().ok()?;
+    let mime = value.split(';').next().unwrap_or_default().trim();
+    Some(mime.to_ascii_lowercase())
+}
+
+fn config_error(message: impl Into<String>) -> GatewayError {
+    GatewayError::new(ErrorKind::Internal, Origin::Gateway, message)
+}
