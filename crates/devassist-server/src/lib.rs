@@ -1,1 +1,60 @@
-//! The gateway server.
+//! devassist-server: the axum gateway. `build` turns validated settings into the shared
+//! state, `app` mounts every surface on it, `serve` runs it with graceful shutdown.
+
+pub mod build;
+pub mod config;
+pub mod guard;
+pub mod model_info;
+pub mod pool;
+pub mod router;
+pub mod state;
+mod status;
+pub mod surfaces;
+
+pub use build::build;
+pub use state::AppState;
+
+use axum::Router;
+use std::future::Future;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The whole HTTP application. The route table lives in each surface's `routes()`.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(surfaces::ollama::routes())
+        .merge(surfaces::openai::routes())
+        .merge(status::routes())
+        .layer(axum::middleware::from_fn(guard::request_id::layer))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then lets in-flight requests
+/// finish for at most `grace` before returning.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let stop = CancellationToken::new();
+    let server =
+        axum::serve(listener, app(state)).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let deadline = async move {
+        shutdown.await;
+        tracing::info!(
+            grace_s = grace.as_secs_f64(),
+            "Shutting down: no new connections"
+        );
+        stop.cancel();
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result,
+        () = deadline => {
+            tracing::warn!("Grace period over: closing the remaining connections");
+            Ok(())
+        }
+    }
+}

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "devassist", version, about = "Self-hosted AI gateway for coding assistants")]
+#[command(
+    name = "devassist",
+    version,
+    about = "Self-hosted AI gateway for coding assistants"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

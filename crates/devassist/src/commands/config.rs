@@ -1,5 +1,7 @@
-//! `devassist config check FILE`.
+//! `devassist config check FILE`: prints every problem with its key path and exits
+//! non-zero, or prints a summary of what the file configures.
 
+use devassist_server::config;
 use std::process::ExitCode;
 
 #[derive(clap::Subcommand)]
@@ -8,6 +10,26 @@ pub enum ConfigCommand {
     Check { file: std::path::PathBuf },
 }
 
-pub fn run(_cmd: ConfigCommand) -> ExitCode {
-    ExitCode::SUCCESS
+pub fn run(cmd: ConfigCommand) -> ExitCode {
+    match cmd {
+        ConfigCommand::Check { file } => match config::load(Some(&file)) {
+            Ok(s) => {
+                println!(
+                    "{}: ok ({} backends, {} models, listening on {})",
+                    file.display(),
+                    s.backends.len(),
+                    s.models.len(),
+                    s.server.listen
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                for p in &e.problems {
+                    eprintln!("{}: {p}", file.display());
+                }
+                eprintln!("{} problem(s) found", e.problems.len());
+                ExitCode::from(1)
+            }
+        },
+    }
 }

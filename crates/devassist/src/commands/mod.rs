@@ -1,4 +1,5 @@
 //! One module per subcommand.
 
 pub mod config;
+mod defaults;
 pub mod serve;

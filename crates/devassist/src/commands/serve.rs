@@ -1,17 +1,112 @@
-//! `devassist serve`.
+//! `devassist serve`: load the configuration, set up logging, bind, serve until SIGTERM or
+//! SIGINT, then drain within the grace period.
 
+use devassist_server::config::{self, LogFormat, Settings};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// Configuration file (TOML).
-    #[arg(long, short)]
-    pub config: Option<std::path::PathBuf>,
-    /// Address to listen on, overriding `server.listen`.
+    /// Configuration file (TOML). Default: none, which serves the local models.
+    #[arg(long, short, env = "DEVASSIST_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, overriding `server.listen` (`127.0.0.1:0` picks a free port).
     #[arg(long)]
     pub listen: Option<String>,
 }
 
-pub fn run(_args: ServeArgs) -> ExitCode {
-    ExitCode::SUCCESS
+pub fn run(args: ServeArgs) -> ExitCode {
+    let mut settings = match config::load(args.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("devassist: invalid configuration:\n{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(listen) = &args.listen {
+        match listen.parse() {
+            Ok(addr) => settings.server.listen = addr,
+            Err(e) => {
+                eprintln!("devassist: --listen `{listen}` is not an address: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    init_logging(&settings);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("devassist: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "Gateway stopped with an error");
+            eprintln!("devassist: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(mut settings: Settings) -> Result<(), String> {
+    if settings.models.is_empty() {
+        super::defaults::add_default_models(&mut settings);
+    }
+    let state = devassist_server::build(&settings).map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(settings.server.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.server.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, models = settings.models.len(), "Listening");
+    // Tests and supervisors read this line to learn the port when listening on :0.
+    println!("devassist listening on http://{addr}");
+    devassist_server::serve(
+        state,
+        listener,
+        shutdown_signal(),
+        settings.server.shutdown_grace,
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+fn init_logging(settings: &Settings) {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .or_else(|| EnvFilter::try_new(&settings.log.level).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match settings.log.format {
+        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+        LogFormat::Human => builder.try_init(),
+    };
 }

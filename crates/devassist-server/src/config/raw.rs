@@ -1,0 +1,103 @@
+//! Raw configuration as written in `devassist.toml`. Every field is documented here and in
+//! `docs/configuration.md`; `validate` turns these into runtime types.
+//!
+//! Unknown keys are collected with `serde_ignored` instead of `deny_unknown_fields`, so
+//! `devassist config check` can report every unknown key at once, not only the first.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawConfig {
+    /// HTTP listener and limits.
+    #[serde(default)]
+    pub server: RawServer,
+    /// Logging.
+    #[serde(default)]
+    pub log: RawLog,
+    /// Where models run.
+    #[serde(default)]
+    pub backends: Vec<RawBackend>,
+    /// What clients ask for.
+    #[serde(default)]
+    pub models: Vec<RawModel>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawServer {
+    /// Address to listen on. Default `127.0.0.1:11434`, the port Ollama clients expect.
+    pub listen: Option<String>,
+    /// Largest accepted request body in bytes. Default 16 MiB.
+    pub max_body_bytes: Option<u64>,
+    /// How long in-flight requests may run after SIGTERM/SIGINT. Default `30s`.
+    pub shutdown_grace: Option<String>,
+    /// Directory scanned for `*.gguf` files when no models are configured.
+    pub models_dir: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawLog {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or a tracing filter directive. Default `info`.
+    pub level: Option<String>,
+    /// `human` (default) or `json`.
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawBackend {
+    /// Unique name that models refer to.
+    pub name: Option<String>,
+    /// `openai`, `ollama` or `mock`.
+    pub kind: Option<String>,
+    /// Base URL. For `openai` include the version prefix (`http://vllm:8000/v1`); for
+    /// `ollama` the server root (`http://gpu-box:11434`).
+    pub url: Option<String>,
+    /// API key sent as a bearer token: `env:NAME` or `file:PATH`.
+    pub api_key: Option<String>,
+    /// Time allowed to open a connection. Default `5s`.
+    pub connect_timeout: Option<String>,
+    /// Time allowed for a whole request, streaming included. Default `10m`.
+    pub request_timeout: Option<String>,
+    /// Longest silence allowed between two chunks of a stream. Default `60s`.
+    pub idle_timeout: Option<String>,
+    /// Extra headers sent upstream with every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Settings of the `mock` backend.
+    pub mock: Option<RawMock>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawMock {
+    /// `echo` (repeat the prompt) or `fixed` (repeat `text`). Default `echo`.
+    pub mode: Option<String>,
+    /// The text `fixed` mode repeats.
+    pub text: Option<String>,
+    /// Tokens to emit at most. Default 16.
+    pub tokens: Option<u32>,
+    /// Delay before the first token. Default `0s`.
+    pub ttft: Option<String>,
+    /// Delay between tokens. Default `0s`.
+    pub token_delay: Option<String>,
+    /// Length of mock embedding vectors. Default 16.
+    pub embedding_dims: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawModel {
+    /// The name clients ask for (`codestral:22b`). A name without a tag also answers to
+    /// `name:latest`. Matching is case-insensitive.
+    pub name: Option<String>,
+    /// The backend that serves it.
+    pub backend: Option<String>,
+    /// The model name sent upstream. Default: `name`.
+    pub upstream: Option<String>,
+    /// Other names clients may use.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// What the model can do: `completion`, `insert` (FIM), `tools`, `vision`,
+    /// `embedding`, `thinking`. Default `["completion"]`.
+    pub capabilities: Option<Vec<String>>,
+    /// Context window in tokens, reported to clients. Default 8192.
+    pub context_length: Option<u32>,
+}

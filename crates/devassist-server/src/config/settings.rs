@@ -1,0 +1,141 @@
+//! Validated runtime configuration. Built only by `validate`; everything here is checked.
+
+use super::secret::Secret;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub log: LogSettings,
+    pub backends: Vec<BackendSettings>,
+    pub models: Vec<ModelSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub models_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    OpenAi,
+    Ollama,
+    Mock,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::OpenAi => "openai",
+            BackendKind::Ollama => "ollama",
+            BackendKind::Mock => "mock",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MockMode {
+    Echo,
+    Fixed,
+}
+
+#[derive(Debug, Clone)]
+pub struct MockSettings {
+    pub mode: MockMode,
+    pub text: String,
+    pub tokens: u32,
+    pub ttft: Duration,
+    pub token_delay: Duration,
+    pub embedding_dims: usize,
+}
+
+impl Default for MockSettings {
+    fn default() -> Self {
+        Self {
+            mode: MockMode::Echo,
+            text: "hello from the devassist mock backend".into(),
+            tokens: 16,
+            ttft: Duration::ZERO,
+            token_delay: Duration::ZERO,
+            embedding_dims: 16,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BackendSettings {
+    pub name: String,
+    pub kind: BackendKind,
+    /// Present for every kind but `mock`.
+    pub url: Option<String>,
+    pub api_key: Option<Secret>,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub headers: BTreeMap<String, String>,
+    pub mock: MockSettings,
+}
+
+/// What a model can do, as Ollama's `/api/show` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Capability {
+    Completion,
+    Insert,
+    Tools,
+    Vision,
+    Embedding,
+    Thinking,
+}
+
+impl Capability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Completion => "completion",
+            Capability::Insert => "insert",
+            Capability::Tools => "tools",
+            Capability::Vision => "vision",
+            Capability::Embedding => "embedding",
+            Capability::Thinking => "thinking",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Capability> {
+        Some(match s {
+            "completion" => Capability::Completion,
+            "insert" => Capability::Insert,
+            "tools" => Capability::Tools,
+            "vision" => Capability::Vision,
+            "embedding" => Capability::Embedding,
+            "thinking" => Capability::Thinking,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelSettings {
+    pub name: String,
+    pub backend: String,
+    pub upstream: String,
+    pub aliases: Vec<String>,
+    pub capabilities: Vec<Capability>,
+    pub context_length: u32,
+}

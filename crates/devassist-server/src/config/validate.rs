@@ -1,0 +1,302 @@
+//! Raw → runtime. Collects every problem with its key path instead of stopping at the first.
+
+use super::Problem;
+use super::raw::{RawBackend, RawConfig, RawModel};
+use super::secret;
+use super::settings::*;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:11434";
+const DEFAULT_MAX_BODY: u64 = 16 * 1024 * 1024;
+
+pub fn validate(
+    raw: RawConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Problem>,
+) -> Option<Settings> {
+    let before = problems.len();
+    let mut p = |path: String, msg: String| problems.push(Problem::new(path, msg));
+
+    let listen_raw = raw.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+    let listen = listen_raw.parse().unwrap_or_else(|e| {
+        p(
+            "server.listen".into(),
+            format!("`{listen_raw}` is not an address: {e}"),
+        );
+        std::net::SocketAddr::from(([127, 0, 0, 1], 11434))
+    });
+    let max_body = raw.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
+    if max_body == 0 {
+        p(
+            "server.max_body_bytes".into(),
+            "must be greater than 0".into(),
+        );
+    }
+    let shutdown_grace = duration(
+        raw.server.shutdown_grace.as_deref(),
+        "server.shutdown_grace",
+        Duration::from_secs(30),
+        &mut p,
+    );
+
+    let level = raw.log.level.unwrap_or_else(|| "info".into());
+    if tracing_level_invalid(&level) {
+        p(
+            "log.level".into(),
+            format!("`{level}` is not a log level or filter"),
+        );
+    }
+    let format = match raw.log.format.as_deref() {
+        None | Some("human") => LogFormat::Human,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            p(
+                "log.format".into(),
+                format!("`{other}` is not `human` or `json`"),
+            );
+            LogFormat::Human
+        }
+    };
+
+    let mut backends = Vec::new();
+    let mut names = BTreeSet::new();
+    for (i, b) in raw.backends.into_iter().enumerate() {
+        if let Some(s) = backend(b, i, env, &mut p) {
+            if !names.insert(s.name.clone()) {
+                p(
+                    format!("backends[{i}].name"),
+                    format!("duplicate backend `{}`", s.name),
+                );
+            }
+            backends.push(s);
+        }
+    }
+
+    let mut models = Vec::new();
+    let mut model_names = BTreeSet::new();
+    for (i, m) in raw.models.into_iter().enumerate() {
+        if let Some(s) = model(m, i, &names, &mut p) {
+            for n in std::iter::once(&s.name).chain(&s.aliases) {
+                if !model_names.insert(crate::router::normalize(n)) {
+                    p(
+                        format!("models[{i}]"),
+                        format!("model name `{n}` is used twice"),
+                    );
+                }
+            }
+            models.push(s);
+        }
+    }
+
+    (problems.len() == before).then(|| Settings {
+        server: ServerSettings {
+            listen,
+            max_body_bytes: max_body as usize,
+            shutdown_grace,
+            models_dir: raw.server.models_dir.map(Into::into),
+        },
+        log: LogSettings { level, format },
+        backends,
+        models,
+    })
+}
+
+fn backend(
+    b: RawBackend,
+    i: usize,
+    env: &dyn Fn(&str) -> Option<String>,
+    p: &mut impl FnMut(String, String),
+) -> Option<BackendSettings> {
+    let at = |k: &str| format!("backends[{i}].{k}");
+    let Some(name) = b.name.filter(|n| !n.trim().is_empty()) else {
+        p(at("name"), "is required".into());
+        return None;
+    };
+    let kind = match b.kind.as_deref() {
+        Some("openai") => BackendKind::OpenAi,
+        Some("ollama") => BackendKind::Ollama,
+        Some("mock") => BackendKind::Mock,
+        Some(other) => {
+            p(
+                at("kind"),
+                format!("`{other}` is not one of openai, ollama, mock"),
+            );
+            return None;
+        }
+        None => {
+            p(at("kind"), "is required (openai, ollama or mock)".into());
+            return None;
+        }
+    };
+    let url = match (&b.url, kind) {
+        (None, BackendKind::Mock) => None,
+        (None, _) => {
+            p(
+                at("url"),
+                format!("is required for a `{}` backend", kind.as_str()),
+            );
+            None
+        }
+        (Some(u), _) => match url::Url::parse(u) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+                Some(u.trim_end_matches('/').to_string())
+            }
+            Ok(_) => {
+                p(at("url"), format!("`{u}` must be an http or https URL"));
+                None
+            }
+            Err(e) => {
+                p(at("url"), format!("`{u}` is not a URL: {e}"));
+                None
+            }
+        },
+    };
+    let api_key = b.api_key.as_deref().and_then(|r| {
+        secret::resolve(r, env)
+            .map_err(|e| p(at("api_key"), e))
+            .ok()
+    });
+    if b.mock.is_some() && kind != BackendKind::Mock {
+        p(
+            at("mock"),
+            "only applies to `kind = \"mock\"` backends".into(),
+        );
+    }
+    let mut mock = MockSettings::default();
+    if let Some(m) = b.mock {
+        match m.mode.as_deref() {
+            None | Some("echo") => mock.mode = MockMode::Echo,
+            Some("fixed") => mock.mode = MockMode::Fixed,
+            Some(other) => p(
+                at("mock.mode"),
+                format!("`{other}` is not `echo` or `fixed`"),
+            ),
+        }
+        if let Some(t) = m.text {
+            mock.text = t;
+        }
+        if let Some(t) = m.tokens {
+            mock.tokens = t;
+        }
+        mock.ttft = duration(m.ttft.as_deref(), &at("mock.ttft"), mock.ttft, p);
+        mock.token_delay = duration(
+            m.token_delay.as_deref(),
+            &at("mock.token_delay"),
+            mock.token_delay,
+            p,
+        );
+        if let Some(d) = m.embedding_dims {
+            if d == 0 || d > 65_536 {
+                p(
+                    at("mock.embedding_dims"),
+                    "must be between 1 and 65536".into(),
+                );
+            }
+            mock.embedding_dims = d;
+        }
+    }
+    Some(BackendSettings {
+        connect_timeout: duration(
+            b.connect_timeout.as_deref(),
+            &at("connect_timeout"),
+            Duration::from_secs(5),
+            p,
+        ),
+        request_timeout: duration(
+            b.request_timeout.as_deref(),
+            &at("request_timeout"),
+            Duration::from_secs(600),
+            p,
+        ),
+        idle_timeout: duration(
+            b.idle_timeout.as_deref(),
+            &at("idle_timeout"),
+            Duration::from_secs(60),
+            p,
+        ),
+        name,
+        kind,
+        url,
+        api_key,
+        headers: b.headers,
+        mock,
+    })
+}
+
+fn model(
+    m: RawModel,
+    i: usize,
+    backends: &BTreeSet<String>,
+    p: &mut impl FnMut(String, String),
+) -> Option<ModelSettings> {
+    let at = |k: &str| format!("models[{i}].{k}");
+    let Some(name) = m.name.filter(|n| !n.trim().is_empty()) else {
+        p(at("name"), "is required".into());
+        return None;
+    };
+    let backend = match m.backend {
+        Some(b) if backends.contains(&b) => b,
+        Some(b) => {
+            p(at("backend"), format!("no backend named `{b}`"));
+            return None;
+        }
+        None => {
+            p(at("backend"), "is required".into());
+            return None;
+        }
+    };
+    let mut capabilities = Vec::new();
+    for c in m.capabilities.unwrap_or_else(|| vec!["completion".into()]) {
+        match Capability::parse(&c) {
+            Some(cap) => capabilities.push(cap),
+            None => p(
+                at("capabilities"),
+                format!(
+                    "`{c}` is not one of completion, insert, tools, vision, embedding, thinking"
+                ),
+            ),
+        }
+    }
+    capabilities.sort();
+    capabilities.dedup();
+    let context_length = m.context_length.unwrap_or(8192);
+    if context_length == 0 {
+        p(at("context_length"), "must be greater than 0".into());
+    }
+    Some(ModelSettings {
+        upstream: m.upstream.unwrap_or_else(|| name.clone()),
+        name,
+        backend,
+        aliases: m.aliases,
+        capabilities,
+        context_length,
+    })
+}
+
+fn duration(
+    raw: Option<&str>,
+    path: &str,
+    default: Duration,
+    p: &mut impl FnMut(String, String),
+) -> Duration {
+    match raw {
+        None => default,
+        Some(s) => humantime::parse_duration(s).unwrap_or_else(|e| {
+            p(
+                path.into(),
+                format!("`{s}` is not a duration like `30s` or `5m`: {e}"),
+            );
+            default
+        }),
+    }
+}
+
+/// Accepts `level` or a comma list of `target=level` directives.
+fn tracing_level_invalid(level: &str) -> bool {
+    level.trim().is_empty()
+        || level.split(',').any(|d| {
+            let lvl = d.rsplit('=').next().unwrap_or(d).trim();
+            lvl.parse::<tracing::level_filters::LevelFilter>().is_err()
+        })
+}

@@ -1,0 +1,65 @@
+//! Correlation ids: taken from `X-Request-ID` or `X-Gitlab-Correlation-Id`, generated
+//! otherwise, returned on the response, recorded on every log line of the request through
+//! its span, and forwarded upstream by the backends. Also writes the access log line and
+//! logs errors that surfaces attached to their responses.
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use devassist_core::GatewayError;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_GITLAB_CORRELATION_ID: HeaderName = HeaderName::from_static("x-gitlab-correlation-id");
+
+/// The request's correlation id, in the request extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub Arc<str>);
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn acceptable(v: &HeaderValue) -> Option<&str> {
+    let s = v.to_str().ok()?.trim();
+    (!s.is_empty() && s.len() <= 200).then_some(s)
+}
+
+pub async fn layer(mut req: Request, next: Next) -> Response {
+    let id: Arc<str> = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(acceptable)
+        .or_else(|| {
+            req.headers()
+                .get(&X_GITLAB_CORRELATION_ID)
+                .and_then(acceptable)
+        })
+        .map(Arc::from)
+        .unwrap_or_else(|| Arc::from(uuid::Uuid::new_v4().simple().to_string()));
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let span = tracing::info_span!("request", request_id = %id, %method, %path);
+    let start = Instant::now();
+    let mut resp = next.run(req).instrument(span.clone()).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(X_REQUEST_ID.clone(), v);
+    }
+    let status = resp.status().as_u16();
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    let _enter = span.enter();
+    match resp.extensions().get::<Arc<GatewayError>>() {
+        Some(err) if status >= 500 => {
+            tracing::warn!(status, ms, error = %err, "Request failed")
+        }
+        Some(err) => tracing::info!(status, ms, error = %err, "Request rejected"),
+        None => tracing::info!(status, ms, "Request served"),
+    }
+    resp
+}

@@ -1,0 +1,83 @@
+//! Error bodies per dialect. The status comes from `GatewayError::status`; the error is
+//! attached to the response extensions so the access log can record the internal detail.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use devassist_core::{ErrorKind, GatewayError};
+use serde_json::json;
+use std::sync::Arc;
+
+pub trait Dialect: Send + Sync + 'static {
+    /// The error as a JSON body in this dialect.
+    fn body(err: &GatewayError) -> serde_json::Value;
+
+    fn error_response(err: GatewayError) -> Response {
+        let status =
+            StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = (status, axum::Json(Self::body(&err))).into_response();
+        if let Some(after) = err.retry_after {
+            let secs = after.as_secs().max(1).to_string();
+            if let Ok(v) = HeaderValue::from_str(&secs) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp.extensions_mut().insert(Arc::new(err));
+        resp
+    }
+}
+
+/// Ollama: `{"error": "<message>"}`.
+pub struct OllamaDialect;
+
+impl Dialect for OllamaDialect {
+    fn body(err: &GatewayError) -> serde_json::Value {
+        let message = match err.kind {
+            ErrorKind::Cancelled => "request canceled",
+            _ => &err.message,
+        };
+        json!({ "error": message })
+    }
+}
+
+/// OpenAI: `{"error": {"message", "type", "param", "code"}}`.
+pub struct OpenAiDialect;
+
+impl OpenAiDialect {
+    pub fn error_type(err: &GatewayError) -> &'static str {
+        match err.status() {
+            400 | 413 | 422 => "invalid_request_error",
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            429 => "rate_limit_error",
+            _ => "api_error",
+        }
+    }
+
+    fn code(err: &GatewayError) -> Option<&'static str> {
+        match err.kind {
+            ErrorKind::NotFound if err.param.as_deref() == Some("model") => Some("model_not_found"),
+            ErrorKind::PayloadTooLarge => Some("request_too_large"),
+            ErrorKind::Overloaded => Some("overloaded"),
+            ErrorKind::BackendTimeout => Some("timeout"),
+            _ => None,
+        }
+    }
+}
+
+impl Dialect for OpenAiDialect {
+    fn body(err: &GatewayError) -> serde_json::Value {
+        Self::body_of(err)
+    }
+}
+
+impl OpenAiDialect {
+    pub fn body_of(err: &GatewayError) -> serde_json::Value {
+        json!({ "error": {
+            "message": err.message,
+            "type": Self::error_type(err),
+            "param": err.param,
+            "code": Self::code(err),
+        }})
+    }
+}

@@ -1,0 +1,11 @@
+//! Surfaces: one module per wire dialect. A surface only translates — wire JSON to neutral
+//! requests, neutral events to wire frames, errors to its dialect's body.
+
+pub mod dialect;
+pub mod extract;
+pub mod ollama;
+pub mod openai;
+pub mod stream;
+
+pub use dialect::{Dialect, OllamaDialect, OpenAiDialect};
+pub use extract::WireJson;

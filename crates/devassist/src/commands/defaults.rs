@@ -1,0 +1,39 @@
+//! What `devassist serve` offers when the configuration names no models.
+//!
+//! Until local GGUF models are wired in, that is the deterministic mock backend, and the
+//! log says so plainly: it does not run a real model.
+
+use devassist_server::config::{
+    BackendKind, BackendSettings, Capability, MockSettings, ModelSettings, Settings,
+};
+use std::time::Duration;
+
+pub fn add_default_models(settings: &mut Settings) {
+    tracing::warn!(
+        "No models configured: serving the built-in `mock` model, which echoes prompts and runs no real inference"
+    );
+    settings.backends.push(BackendSettings {
+        name: "mock".into(),
+        kind: BackendKind::Mock,
+        url: None,
+        api_key: None,
+        connect_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(600),
+        idle_timeout: Duration::from_secs(60),
+        headers: Default::default(),
+        mock: MockSettings::default(),
+    });
+    settings.models.push(ModelSettings {
+        name: "mock".into(),
+        backend: "mock".into(),
+        upstream: "mock".into(),
+        aliases: Vec::new(),
+        capabilities: vec![
+            Capability::Completion,
+            Capability::Insert,
+            Capability::Tools,
+            Capability::Embedding,
+        ],
+        context_length: 8192,
+    });
+}

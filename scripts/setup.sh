@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Sets up everything devassist's run and test commands need, on a fresh Debian machine with
+# Rust: build tools for llama.cpp (cmake, clang, libclang), the default model, and a Python
+# virtualenv with the official client libraries used by the tests. Safe to run twice.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build tools and the default model (SmolLM2-135M-Instruct) into the models directory.
+scripts/fetch-default-model.sh "${DEVASSIST_MODELS:-}"
+
+# Python test clients, pinned in tests/requirements.txt.
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+stamp=.venv/.requirements.sha
+want=$(sha256sum tests/requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+    echo "$want" > "$stamp"
+fi
