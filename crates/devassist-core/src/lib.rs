@@ -7,6 +7,8 @@ pub mod backend;
 pub mod error;
 pub mod event;
 pub mod feature;
+pub mod postprocess;
+pub mod prompt;
 pub mod request;
 
 pub use backend::{Backend, CallContext, EventStream, ManageOp, RawResponse};
