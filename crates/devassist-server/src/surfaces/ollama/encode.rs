@@ -118,7 +118,10 @@ impl Encoder {
             m.insert("context".into(), json!(ctx));
         }
         let ns = |d: Option<std::time::Duration>| d.map(|d| d.as_nanos() as u64);
-        let total = ns(timings.total).unwrap_or(self.started.elapsed().as_nanos() as u64);
+        // What the client waited, gateway included; never less than the upstream's own figure.
+        let total = ns(timings.total)
+            .unwrap_or(0)
+            .max(self.started.elapsed().as_nanos() as u64);
         m.insert("total_duration".into(), json!(total));
         m.insert("load_duration".into(), json!(ns(timings.load).unwrap_or(0)));
         m.insert("prompt_eval_count".into(), json!(usage.prompt_tokens));
