@@ -9,3 +9,6 @@ pub mod stream;
 
 pub use dialect::{Dialect, OllamaDialect, OpenAiDialect};
 pub use extract::WireJson;
+
+#[cfg(test)]
+mod fuzz_tests;

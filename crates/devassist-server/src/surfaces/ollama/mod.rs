@@ -10,6 +10,8 @@ mod models;
 pub mod wire;
 
 pub use convert::call_id;
+#[cfg(test)]
+pub use convert::messages as convert_messages;
 
 use crate::state::AppState;
 use axum::Router;

@@ -6,7 +6,7 @@ mod completions;
 mod embeddings;
 mod encode;
 mod models;
-mod wire;
+pub(crate) mod wire;
 
 use crate::state::AppState;
 use axum::Router;
