@@ -185,3 +185,6 @@ pub(crate) fn media_type(response: &Response) -> Option<String> {
 fn config_error(message: impl Into<String>) -> GatewayError {
     GatewayError::new(ErrorKind::Internal, Origin::Gateway, message)
 }
+
+#[cfg(test)]
+mod tests;
