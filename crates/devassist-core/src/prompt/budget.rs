@@ -11,6 +11,9 @@ use super::render::{FimFormat, render_fim};
 
 /// Measures text in a model's tokens. The gateway uses an exact tokenizer where it has one
 /// and [`EstimatingCounter`] otherwise. `count` must grow (weakly) with the text's length.
+///
+/// The provided `fit_*` methods binary-search with `count` (about 20 calls on a long text);
+/// an exact implementation should override them to tokenize once and cut at token offsets.
 pub trait TokenCounter: Send + Sync {
     fn count(&self, text: &str) -> usize;
 

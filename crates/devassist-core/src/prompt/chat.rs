@@ -47,8 +47,8 @@ pub(crate) fn hole_filler(family: PromptFamily, input: &FimInput) -> RenderedPro
     user.push_str(":\n<file>\n");
     user.push_str(&input.prefix);
     user.push_str(CURSOR_MARKER);
-    user.push_str(&input.suffix);
-    user.push_str("\n</file>");
+    push_block(&mut user, &input.suffix);
+    user.push_str("</file>");
 
     let mut stop: Vec<String> = table::stop_words(family)
         .iter()
@@ -70,8 +70,11 @@ pub fn render_generation(
 ) -> Vec<Message> {
     let language = input.language_name();
     let mut system = String::from("You write ");
-    system.push_str(language.unwrap_or("source"));
-    system.push_str(" code that is inserted into an existing file");
+    if let Some(language) = language {
+        system.push_str(language);
+        system.push(' ');
+    }
+    system.push_str("code that is inserted into an existing file");
     if let Some(name) = input.file_name.as_deref().filter(|n| !n.is_empty()) {
         system.push_str(" (`");
         system.push_str(name);
@@ -81,9 +84,12 @@ pub fn render_generation(
         ". You are given the code before and after the insertion point and an instruction.
 Rules:
 - Reply with only the code to insert: no explanations, no Markdown fences.
-- The code must be valid ",
+- The code must be valid",
     );
-    system.push_str(language.unwrap_or("code"));
+    if let Some(language) = language {
+        system.push(' ');
+        system.push_str(language);
+    }
     system.push_str(
         " and fit between the code before and after the insertion point.
 - Reuse the names, helpers and style already in the file.
@@ -99,7 +105,9 @@ Rules:
         if code.trim().is_empty() {
             continue;
         }
-        user.push_str(&format!("{label}:\n<{tag}>\n{code}\n</{tag}>\n\n"));
+        user.push_str(&format!("{label}:\n<{tag}>\n"));
+        push_block(&mut user, code);
+        user.push_str(&format!("</{tag}>\n\n"));
     }
     user.push_str("Instruction: ");
     let instruction = instruction.trim();
@@ -117,13 +125,20 @@ fn related_files(input: &FimInput) -> String {
     }
     let mut out = String::from("Related code from other files:\n");
     for snippet in &input.snippets {
-        out.push_str(&format!(
-            "<file path=\"{}\">\n{}\n</file>\n",
-            snippet.path, snippet.content
-        ));
+        out.push_str(&format!("<file path=\"{}\">\n", snippet.path));
+        push_block(&mut out, &snippet.content);
+        out.push_str("</file>\n");
     }
     out.push('\n');
     out
+}
+
+/// Appends `text` and ends it with a line break, so the closing tag gets a line of its own.
+fn push_block(out: &mut String, text: &str) {
+    out.push_str(text);
+    if !text.ends_with('\n') {
+        out.push('\n');
+    }
 }
 
 fn messages(family: PromptFamily, system: String, user: String) -> Vec<Message> {

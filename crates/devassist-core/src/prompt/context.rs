@@ -53,7 +53,8 @@ pub(crate) fn comment_block(input: &FimInput) -> String {
 }
 
 /// Qwen2.5-Coder's repository layout:
-/// `<|repo_name|>{repo}\n<|file_sep|>{path}\n{content}\n…<|file_sep|>{current}\n<FIM>`.
+/// `<|repo_name|>{repo}\n<|file_sep|>{path}\n{content}\n…<|file_sep|>{current}\n<FIM>`
+/// (a content that already ends a line gets no second line break).
 pub(crate) fn qwen_repo(input: &FimInput, tokens: &FimTokens) -> String {
     let mut out = String::new();
     if let Some(repo) = repo_name(input) {
@@ -66,7 +67,9 @@ pub(crate) fn qwen_repo(input: &FimInput, tokens: &FimTokens) -> String {
         out.push_str(&snippet.path);
         out.push('\n');
         out.push_str(&snippet.content);
-        out.push('\n');
+        if !snippet.content.ends_with('\n') {
+            out.push('\n');
+        }
     }
     out.push_str("<|file_sep|>");
     out.push_str(current_path(input));
@@ -112,7 +115,7 @@ pub(crate) fn codestral_prefix(input: &FimInput) -> (String, bool) {
             out.push_str("+++++ ");
             out.push_str(&snippet.path);
             out.push('\n');
-            out.push_str(&snippet.content);
+            out.push_str(snippet.content.trim_end_matches(['\r', '\n']));
         }
         out.push_str("\n\n+++++ ");
         out.push_str(current_path(input));
