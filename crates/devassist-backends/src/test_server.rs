@@ -5,8 +5,6 @@
 //! bodies, garbage, wrong content types, servers that accept and never answer. It records
 //! each request and counts connections the client closed while we were still writing.
 
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "test support")]
-
 use devassist_core::{Event, EventStream, GatewayError};
 use futures::StreamExt;
 use std::collections::VecDeque;
@@ -231,7 +229,10 @@ async fn respond(
     parts: Vec<(Duration, Vec<u8>)>,
     framing: Framing,
 ) -> bool {
-    let mut head = format!("HTTP/1.1 {status} {}\r\nConnection: close\r\n", reason(status));
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nConnection: close\r\n",
+        reason(status)
+    );
     if let Some(content_type) = content_type {
         head.push_str(&format!("Content-Type: {content_type}\r\n"));
     }

@@ -2,8 +2,6 @@
 //! hanging, garbage-speaking or dying upstream gives the same errors, and dropping a
 //! stream closes the upstream connection.
 
-#![expect(clippy::unwrap_used, reason = "tests")]
-
 use super::error::MALFORMED;
 use crate::test_server::{Framing, Reply, TestServer, drain, refused_addr};
 use crate::{OllamaBackend, OllamaConfig, OpenAiBackend, OpenAiConfig};
@@ -75,15 +73,21 @@ impl Kind {
     /// One frame carrying the text "Hel".
     fn text_frame(self) -> &'static str {
         match self {
-            Kind::OpenAi => "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}]}\n\n",
-            Kind::Ollama => "{\"model\":\"m\",\"created_at\":\"2025-01-01T00:00:00Z\",\"message\":{\"role\":\"assistant\",\"content\":\"Hel\"},\"done\":false}\n",
+            Kind::OpenAi => {
+                "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}]}\n\n"
+            }
+            Kind::Ollama => {
+                "{\"model\":\"m\",\"created_at\":\"2025-01-01T00:00:00Z\",\"message\":{\"role\":\"assistant\",\"content\":\"Hel\"},\"done\":false}\n"
+            }
         }
     }
 
     /// The format's own "this went wrong" frame.
     fn error_frame(self) -> &'static str {
         match self {
-            Kind::OpenAi => "data: {\"error\":{\"message\":\"model crashed\",\"type\":\"server_error\"}}\n\n",
+            Kind::OpenAi => {
+                "data: {\"error\":{\"message\":\"model crashed\",\"type\":\"server_error\"}}\n\n"
+            }
             Kind::Ollama => "{\"error\":\"model crashed\"}\n",
         }
     }
@@ -126,7 +130,11 @@ async fn generate_err(kind: Kind, server: &TestServer, t: Timeouts) -> GatewayEr
 
 /// Runs a stream whose first event is "Hel" and returns the error that ends it.
 async fn mid_stream_err(kind: Kind, server: &TestServer, t: Timeouts) -> GatewayError {
-    let stream = kind.backend(server.addr, t).generate(chat(), &ctx()).await.unwrap();
+    let stream = kind
+        .backend(server.addr, t)
+        .generate(chat(), &ctx())
+        .await
+        .unwrap();
     let (events, err) = drain(stream).await;
     assert_eq!(events, vec![Event::Text("Hel".into())], "{kind:?}");
     err.unwrap_or_else(|| panic!("{kind:?}: expected the stream to end with an error"))
@@ -171,10 +179,17 @@ async fn unresolvable_host_is_a_502() {
         };
         let err = backend.generate(chat(), &ctx()).await.err().unwrap();
         assert!(
-            matches!(err.kind, ErrorKind::BackendError | ErrorKind::BackendTimeout),
+            matches!(
+                err.kind,
+                ErrorKind::BackendError | ErrorKind::BackendTimeout
+            ),
             "{kind:?}: {err}"
         );
-        assert!(err.message.contains("no-such-host.invalid"), "{}", err.message);
+        assert!(
+            err.message.contains("no-such-host.invalid"),
+            "{}",
+            err.message
+        );
     }
 }
 
@@ -233,9 +248,21 @@ async fn garbage_before_the_first_event_is_a_malformed_502() {
         for reply in cases {
             let server = TestServer::start(vec![reply.clone()]).await;
             let err = generate_err(kind, &server, SHORT).await;
-            assert_eq!(err.kind, ErrorKind::BackendError, "{kind:?} {reply:?}: {err}");
+            assert_eq!(
+                err.kind,
+                ErrorKind::BackendError,
+                "{kind:?} {reply:?}: {err}"
+            );
             assert_eq!(err.status(), 502);
-            if !matches!(kind, Kind::OpenAi) || !matches!(reply, Reply::Respond { framing: Framing::UntilClose, .. }) {
+            if !matches!(kind, Kind::OpenAi)
+                || !matches!(
+                    reply,
+                    Reply::Respond {
+                        framing: Framing::UntilClose,
+                        ..
+                    }
+                )
+            {
                 assert_eq!(err.message, MALFORMED, "{kind:?} {reply:?}");
             }
         }
@@ -247,7 +274,8 @@ async fn empty_or_truncated_body_before_the_first_event_is_a_502() {
     for kind in KINDS {
         for reply in [
             kind.stream(&[]),
-            kind.stream(&[&kind.text_frame()[..20]]).framing(Framing::UntilClose),
+            kind.stream(&[&kind.text_frame()[..20]])
+                .framing(Framing::UntilClose),
         ] {
             let server = TestServer::start(vec![reply]).await;
             let err = generate_err(kind, &server, SHORT).await;
@@ -259,8 +287,10 @@ async fn empty_or_truncated_body_before_the_first_event_is_a_502() {
 #[tokio::test]
 async fn garbage_after_the_first_event_is_an_error_item() {
     for kind in KINDS {
-        let server =
-            TestServer::start(vec![kind.stream(&[kind.text_frame(), kind.garbage_frame()])]).await;
+        let server = TestServer::start(vec![
+            kind.stream(&[kind.text_frame(), kind.garbage_frame()]),
+        ])
+        .await;
         let err = mid_stream_err(kind, &server, SHORT).await;
         assert_eq!(err.message, MALFORMED, "{kind:?}");
     }
@@ -273,7 +303,11 @@ async fn connection_dying_mid_stream_is_an_error_item() {
             let reply = kind.stream(&[kind.text_frame()]).framing(framing);
             let server = TestServer::start(vec![reply]).await;
             let err = mid_stream_err(kind, &server, SHORT).await;
-            assert_eq!(err.kind, ErrorKind::BackendError, "{kind:?} {framing:?}: {err}");
+            assert_eq!(
+                err.kind,
+                ErrorKind::BackendError,
+                "{kind:?} {framing:?}: {err}"
+            );
         }
     }
 }
@@ -304,9 +338,17 @@ async fn request_timeout_bounds_a_stream_that_keeps_talking() {
             request: Duration::from_millis(500),
             ..SHORT
         };
-        let stream = kind.backend(server.addr, t).generate(chat(), &ctx()).await.unwrap();
+        let stream = kind
+            .backend(server.addr, t)
+            .generate(chat(), &ctx())
+            .await
+            .unwrap();
         let (events, err) = drain(stream).await;
-        assert!((2..10).contains(&events.len()), "{kind:?}: {} events", events.len());
+        assert!(
+            (2..10).contains(&events.len()),
+            "{kind:?}: {} events",
+            events.len()
+        );
         let err = err.unwrap();
         assert_eq!(err.kind, ErrorKind::BackendTimeout, "{kind:?}: {err}");
         assert!(err.message.contains("did not finish"), "{}", err.message);
@@ -318,7 +360,10 @@ async fn error_frames_before_and_after_the_first_event() {
     for kind in KINDS {
         let server = TestServer::start(vec![kind.stream(&[kind.error_frame()])]).await;
         let err = generate_err(kind, &server, SHORT).await;
-        assert_eq!((err.kind, err.message.as_str()), (ErrorKind::BackendError, "model crashed"));
+        assert_eq!(
+            (err.kind, err.message.as_str()),
+            (ErrorKind::BackendError, "model crashed")
+        );
 
         let server =
             TestServer::start(vec![kind.stream(&[kind.text_frame(), kind.error_frame()])]).await;
@@ -331,13 +376,38 @@ async fn error_frames_before_and_after_the_first_event() {
 async fn upstream_statuses_pass_through_with_their_messages() {
     for kind in KINDS {
         let cases: [(u16, &str, &str, &str, u16); 4] = [
-            (400, "application/json", "{\"error\":{\"message\":\"bad temperature\",\"type\":\"invalid_request_error\"}}", "bad temperature", 400),
-            (422, "application/json", "{\"detail\":\"field required\"}", "field required", 422),
-            (404, "application/json", "{\"error\":\"model 'x' not found\"}", "model 'x' not found", 404),
-            (503, "text/plain", "upstream overloaded", "upstream overloaded", 502),
+            (
+                400,
+                "application/json",
+                "{\"error\":{\"message\":\"bad temperature\",\"type\":\"invalid_request_error\"}}",
+                "bad temperature",
+                400,
+            ),
+            (
+                422,
+                "application/json",
+                "{\"detail\":\"field required\"}",
+                "field required",
+                422,
+            ),
+            (
+                404,
+                "application/json",
+                "{\"error\":\"model 'x' not found\"}",
+                "model 'x' not found",
+                404,
+            ),
+            (
+                503,
+                "text/plain",
+                "upstream overloaded",
+                "upstream overloaded",
+                502,
+            ),
         ];
         for (status, content_type, body, message, client_status) in cases {
-            let server = TestServer::start(vec![Reply::status(status, content_type, &[body])]).await;
+            let server =
+                TestServer::start(vec![Reply::status(status, content_type, &[body])]).await;
             let err = generate_err(kind, &server, SHORT).await;
             assert_eq!(err.upstream_status, Some(status), "{kind:?}");
             assert_eq!(err.message, message, "{kind:?}");
@@ -357,7 +427,11 @@ async fn dropping_the_stream_closes_the_upstream_connection() {
             idle: Duration::from_secs(60),
             ..SHORT
         };
-        let mut stream = kind.backend(server.addr, t).generate(chat(), &ctx()).await.unwrap();
+        let mut stream = kind
+            .backend(server.addr, t)
+            .generate(chat(), &ctx())
+            .await
+            .unwrap();
         let first = futures::StreamExt::next(&mut stream).await;
         assert!(matches!(first, Some(Ok(Event::Text(_)))), "{kind:?}");
         assert_eq!(server.disconnects(), 0);
@@ -379,7 +453,11 @@ async fn dropping_a_pending_generate_closes_the_upstream_connection() {
         let ctx = ctx();
         let call = backend.generate(chat(), &ctx);
         // Give up on it while the upstream is still silent, as a client disconnect would.
-        assert!(tokio::time::timeout(Duration::from_millis(200), call).await.is_err());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), call)
+                .await
+                .is_err()
+        );
         assert!(
             server.wait_disconnects(1, Duration::from_secs(2)).await,
             "{kind:?}: the upstream never saw the connection close"

@@ -39,7 +39,10 @@ fn fim() -> GenerateRequest {
 #[tokio::test]
 async fn chat_stream_with_thinking_tool_call_and_metrics() {
     let server = TestServer::start(vec![Reply::ndjson(CHAT_THINKING_TOOLS)]).await;
-    let stream = backend(&server).generate(chat("weather in Tokyo?"), &ctx()).await.unwrap();
+    let stream = backend(&server)
+        .generate(chat("weather in Tokyo?"), &ctx())
+        .await
+        .unwrap();
     let (events, err) = drain(stream).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(
@@ -70,7 +73,10 @@ async fn chat_stream_with_thinking_tool_call_and_metrics() {
     );
     let request = server.request();
     assert_eq!(request.path, "/api/chat");
-    assert_eq!(request.header("authorization"), Some("Bearer ollama-secret-key"));
+    assert_eq!(
+        request.header("authorization"),
+        Some("Bearer ollama-secret-key")
+    );
     assert_eq!(request.header("x-request-id"), Some("req-7"));
 }
 
@@ -137,7 +143,11 @@ async fn error_line_mid_stream_ends_with_that_error() {
 #[tokio::test]
 async fn error_line_first_is_returned_before_the_stream() {
     let server = TestServer::start(vec![Reply::ndjson(&CHAT_ERROR_MID_STREAM[1..])]).await;
-    let err = backend(&server).generate(chat("x"), &ctx()).await.err().unwrap();
+    let err = backend(&server)
+        .generate(chat("x"), &ctx())
+        .await
+        .err()
+        .unwrap();
     assert!(err.message.starts_with("an error was encountered"));
 }
 
@@ -149,7 +159,11 @@ async fn model_not_found_keeps_ollamas_text_and_status() {
         &["{\"error\":\"model 'nope:1b' not found\"}"],
     )])
     .await;
-    let err = backend(&server).generate(chat("x"), &ctx()).await.err().unwrap();
+    let err = backend(&server)
+        .generate(chat("x"), &ctx())
+        .await
+        .err()
+        .unwrap();
     assert_eq!(err.message, "model 'nope:1b' not found");
     assert_eq!(err.upstream_status, Some(404));
     assert_eq!(err.status(), 404);
@@ -205,7 +219,10 @@ async fn pull_passes_body_and_progress_through() {
     let chunks: Vec<Bytes> = response.body.map(|c| c.unwrap()).collect().await;
     assert_eq!(chunks.concat(), PULL_PROGRESS.concat().into_bytes());
     let request = server.request();
-    assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/api/pull"));
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("POST", "/api/pull")
+    );
     assert_eq!(request.body, body.to_vec());
 }
 
@@ -218,12 +235,22 @@ async fn delete_uses_http_delete_and_keeps_a_404() {
     )])
     .await;
     let response = backend(&server)
-        .manage(ManageOp::Delete, Bytes::from_static(b"{\"model\":\"x\"}"), &ctx())
+        .manage(
+            ManageOp::Delete,
+            Bytes::from_static(b"{\"model\":\"x\"}"),
+            &ctx(),
+        )
         .await
         .unwrap();
     assert_eq!(response.status, 404);
     let chunks: Vec<Bytes> = response.body.map(|c| c.unwrap()).collect().await;
-    assert_eq!(chunks.concat(), b"{\"error\":\"model 'x' not found\"}".to_vec());
+    assert_eq!(
+        chunks.concat(),
+        b"{\"error\":\"model 'x' not found\"}".to_vec()
+    );
     let request = server.request();
-    assert_eq!((request.method.as_str(), request.path.as_str()), ("DELETE", "/api/delete"));
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("DELETE", "/api/delete")
+    );
 }

@@ -1,5 +1,3 @@
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
-
 mod fixtures;
 mod request;
 mod stream;

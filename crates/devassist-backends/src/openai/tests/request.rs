@@ -21,7 +21,10 @@ fn completion(prompt: &str, suffix: Option<&str>) -> Prompt {
 #[test]
 fn chat_with_images_tools_and_tool_results() {
     let mut user = Message::new(Role::User, "What is in this picture, and the weather?");
-    user.images = vec!["iVBORw0KGgoAAAANSUhEUg==".to_owned(), "/9j/4AAQSkZJRg==".to_owned()];
+    user.images = vec![
+        "iVBORw0KGgoAAAANSUhEUg==".to_owned(),
+        "/9j/4AAQSkZJRg==".to_owned(),
+    ];
     let mut assistant = Message::new(Role::Assistant, "");
     assistant.tool_calls = vec![
         ToolCall {
@@ -47,8 +50,10 @@ fn chat_with_images_tools_and_tool_results() {
                 assistant,
                 tool,
             ],
-            tools: vec![json!({"type": "function", "function": {"name": "get_weather",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}})],
+            tools: vec![
+                json!({"type": "function", "function": {"name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}),
+            ],
         },
     );
     req.sampling.max_tokens = Some(256);
@@ -72,7 +77,8 @@ fn chat_with_images_tools_and_tool_results() {
 
 #[test]
 fn fim_goes_to_completions_with_suffix() {
-    let mut req = GenerateRequest::new("qwen2.5-coder", completion("def fib(n):\n    ", Some("\n")));
+    let mut req =
+        GenerateRequest::new("qwen2.5-coder", completion("def fib(n):\n    ", Some("\n")));
     req.sampling.max_tokens = Some(64);
     let (endpoint, body) = generate_body(&req);
     assert_eq!(endpoint, Endpoint::Completions);

@@ -34,7 +34,10 @@ async fn vllm_reasoning_stream_with_usage_after_finish() {
     let request = server.request();
     assert_eq!(request.method, "POST");
     assert_eq!(request.path, "/v1/chat/completions");
-    assert_eq!(request.header("authorization"), Some("Bearer sk-secret-test-key"));
+    assert_eq!(
+        request.header("authorization"),
+        Some("Bearer sk-secret-test-key")
+    );
     assert_eq!(request.header("x-request-id"), Some("req-42"));
     assert_eq!(request.header("x-tenant"), Some("team-a"));
     assert_eq!(
@@ -70,7 +73,10 @@ async fn bytes_split_anywhere_on_the_wire_decode_the_same() {
 #[tokio::test]
 async fn tool_call_argument_deltas_become_whole_calls_before_done() {
     let server = TestServer::start(vec![Reply::sse(VLLM_TOOL_CALLS)]).await;
-    let stream = backend(&server).generate(chat("weather?"), &ctx()).await.unwrap();
+    let stream = backend(&server)
+        .generate(chat("weather?"), &ctx())
+        .await
+        .unwrap();
     let (events, err) = drain(stream).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(
@@ -112,7 +118,13 @@ async fn unparsable_tool_arguments_are_kept_as_a_string() {
     assert_eq!(call.name, "run");
     assert_eq!(call.arguments, json!("{oops"));
     assert!(call.id.starts_with("call_"), "a generated id: {}", call.id);
-    assert!(matches!(events[1], Event::Done { finish: FinishReason::ToolCalls, .. }));
+    assert!(matches!(
+        events[1],
+        Event::Done {
+            finish: FinishReason::ToolCalls,
+            ..
+        }
+    ));
 }
 
 #[tokio::test]
@@ -120,7 +132,10 @@ async fn llama_server_timings_and_length_finish() {
     let server = TestServer::start(vec![Reply::sse(LLAMA_SERVER_CHAT)]).await;
     let (events, err) = drain(backend(&server).generate(chat("x"), &ctx()).await.unwrap()).await;
     assert!(err.is_none(), "{err:?}");
-    assert_eq!(events[..2], [Event::Text("def".into()), Event::Text(" fib".into())]);
+    assert_eq!(
+        events[..2],
+        [Event::Text("def".into()), Event::Text(" fib".into())]
+    );
     assert_eq!(
         events[2],
         Event::Done {
@@ -207,7 +222,13 @@ async fn finish_without_done_marker_still_completes() {
     let server = TestServer::start(vec![Reply::sse(&LLAMA_SERVER_CHAT[..4])]).await;
     let (events, err) = drain(backend(&server).generate(chat("x"), &ctx()).await.unwrap()).await;
     assert!(err.is_none(), "{err:?}");
-    assert!(matches!(events.last(), Some(Event::Done { finish: FinishReason::Length, .. })));
+    assert!(matches!(
+        events.last(),
+        Some(Event::Done {
+            finish: FinishReason::Length,
+            ..
+        })
+    ));
 }
 
 #[tokio::test]
@@ -270,8 +291,15 @@ async fn embeddings_come_back_in_input_order() {
 #[tokio::test]
 async fn vllm_400_passes_through_with_its_message() {
     let server = TestServer::start(vec![Reply::status(400, "application/json", &[VLLM_400])]).await;
-    let err = backend(&server).generate(chat("x"), &ctx()).await.err().unwrap();
+    let err = backend(&server)
+        .generate(chat("x"), &ctx())
+        .await
+        .err()
+        .unwrap();
     assert_eq!(err.upstream_status, Some(400));
     assert_eq!(err.status(), 400);
-    assert!(err.message.starts_with("This model's maximum context length is 8192 tokens"));
+    assert!(
+        err.message
+            .starts_with("This model's maximum context length is 8192 tokens")
+    );
 }
