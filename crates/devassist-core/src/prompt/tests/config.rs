@@ -130,3 +130,15 @@ fn prompt_config_rejects_bad_values_with_the_field_name() {
         serde_json::from_value::<PostprocessOptions>(serde_json::json!({ "strip": true }));
     assert!(unknown.is_err());
 }
+
+proptest::proptest! {
+    #[test]
+    fn template_parsing_never_panics_and_round_trips(source in "(\\PC|\\{|\\}|\\{prefix\\}|\\{suffix\\}|\\{x\\}){0,40}") {
+        if let Ok(template) = FimTemplate::parse(&source) {
+            proptest::prop_assert_eq!(template.as_str(), source.as_str());
+            let values = crate::prompt::TemplateValues { prefix: "P", suffix: "S", ..Default::default() };
+            let rendered = template.render(&values);
+            proptest::prop_assert!(rendered.contains('P'));
+        }
+    }
+}
