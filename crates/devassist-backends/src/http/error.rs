@@ -40,6 +40,8 @@ pub fn request_timeout(host: &str, total: Duration) -> GatewayError {
 
 /// A transport error from reqwest, before or during the body.
 pub fn transport(err: &reqwest::Error, host: &str) -> GatewayError {
+    // reqwest moves URL credentials into a header before sending, so the URL it quotes
+    // here carries none (`credentials_in_the_url_never_reach_the_error`).
     let detail = error_chain(err);
     if err.is_connect() {
         if err.is_timeout() {
