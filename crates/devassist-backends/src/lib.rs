@@ -12,6 +12,8 @@ pub mod openai;
 pub mod sse;
 
 #[cfg(test)]
+mod test_json;
+#[cfg(test)]
 mod test_server;
 
 pub use http::error::MALFORMED;

@@ -11,12 +11,12 @@ use crate::new_call_id;
 use crate::sse::{SseEvent, SseParser};
 use devassist_core::{Event, FinishReason, GatewayError, Timings, ToolCall, Usage};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// A tool call whose pieces are still arriving.
 #[derive(Debug, Default)]
 struct PartialCall {
+    index: Option<u64>,
     id: String,
     name: String,
     arguments: String,
@@ -25,7 +25,8 @@ struct PartialCall {
 /// What the chunks of one response have said so far.
 #[derive(Debug, Default)]
 pub(crate) struct ChunkState {
-    calls: BTreeMap<u64, PartialCall>,
+    /// In the order the calls started.
+    calls: Vec<PartialCall>,
     finish: Option<FinishReason>,
     usage: Option<Usage>,
     timings: Timings,
@@ -81,8 +82,8 @@ impl ChunkState {
                 out.push(Event::Text(text.to_owned()));
             }
             if let Some(calls) = part.get("tool_calls").and_then(Value::as_array) {
-                for (position, call) in calls.iter().enumerate() {
-                    self.on_tool_call(position, call);
+                for call in calls {
+                    self.on_tool_call(call);
                 }
             }
         }
@@ -96,28 +97,26 @@ impl ChunkState {
         }
     }
 
-    fn on_tool_call(&mut self, position: usize, call: &Value) {
+    fn on_tool_call(&mut self, call: &Value) {
         let id = non_empty(call.get("id"));
-        let key = match call.get("index").and_then(Value::as_u64) {
-            Some(index) => index,
-            // Without an index, a new id starts a new call and anything else continues
-            // the latest one.
-            None => match id {
-                Some(id) => self
-                    .calls
-                    .iter()
-                    .find(|(_, c)| c.id == id)
-                    .map(|(k, _)| *k)
-                    .unwrap_or_else(|| self.next_key()),
-                None => self
-                    .calls
-                    .keys()
-                    .next_back()
-                    .copied()
-                    .unwrap_or(position as u64),
-            },
+        let index = call.get("index").and_then(Value::as_u64);
+        // Deltas name their call by index; without one, a new id starts a new call and
+        // anything else continues the latest one.
+        let found = match (index, id) {
+            (Some(index), _) => self.calls.iter().position(|c| c.index == Some(index)),
+            (None, Some(id)) => self.calls.iter().position(|c| c.id == id),
+            (None, None) => self.calls.len().checked_sub(1),
         };
-        let entry = self.calls.entry(key).or_default();
+        let position = found.unwrap_or_else(|| {
+            self.calls.push(PartialCall {
+                index,
+                ..PartialCall::default()
+            });
+            self.calls.len() - 1
+        });
+        let Some(entry) = self.calls.get_mut(position) else {
+            return;
+        };
         if let Some(id) = id {
             id.clone_into(&mut entry.id);
         }
@@ -138,17 +137,12 @@ impl ChunkState {
         }
     }
 
-    fn next_key(&self) -> u64 {
-        self.calls.keys().next_back().map_or(0, |k| k + 1)
-    }
-
     fn on_timings(&mut self, timings: &Map<String, Value>) {
         let ms = |key: &str| {
             timings
                 .get(key)
                 .and_then(Value::as_f64)
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .map(|v| Duration::from_secs_f64(v / 1000.0))
+                .and_then(|v| Duration::try_from_secs_f64(v / 1000.0).ok())
         };
         self.timings.prompt_eval = ms("prompt_ms").or(self.timings.prompt_eval);
         self.timings.eval = ms("predicted_ms").or(self.timings.eval);
@@ -159,7 +153,7 @@ impl ChunkState {
     }
 
     fn flush_calls(&mut self, out: &mut Vec<Event>) {
-        for call in std::mem::take(&mut self.calls).into_values() {
+        for call in std::mem::take(&mut self.calls) {
             if call.name.is_empty() && call.arguments.is_empty() {
                 continue;
             }

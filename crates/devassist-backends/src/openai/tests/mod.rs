@@ -1,4 +1,5 @@
 mod fixtures;
+mod props;
 mod request;
 mod stream;
 
