@@ -3,7 +3,7 @@
 
 use crate::config::{BackendKind, BackendSettings, MockMode, Settings};
 use crate::model_info::ModelInfo;
-use crate::pool::{Pool, Slot};
+use crate::pool::{Driver, Pool, Slot};
 use crate::router::{ModelEntry, Router};
 use crate::state::{AppState, Gateway};
 use devassist_backends::{
@@ -48,9 +48,15 @@ pub fn backend(b: &BackendSettings) -> Result<Arc<dyn Backend>, GatewayError> {
 
 /// Builds the gateway state from validated settings.
 pub fn build(settings: &Settings) -> Result<AppState, GatewayError> {
+    let tasks = tokio_util::task::TaskTracker::new();
+    let cancel = tokio_util::sync::CancellationToken::new();
     let mut slots = Vec::with_capacity(settings.backends.len());
     for b in &settings.backends {
-        slots.push(Slot::new(&b.name, b.kind.as_str(), backend(b)?));
+        slots.push(Slot::new(
+            &b.name,
+            b.kind.as_str(),
+            Driver::AlwaysOn(backend(b)?),
+        ));
     }
     let now = chrono::Utc::now();
     let mut models = Vec::with_capacity(settings.models.len());
@@ -69,6 +75,6 @@ pub fn build(settings: &Settings) -> Result<AppState, GatewayError> {
     Ok(AppState(Arc::new(Gateway::new(
         settings,
         Router::new(models),
-        Pool::new(slots),
+        Pool::new(slots, tasks, cancel),
     ))))
 }

@@ -39,6 +39,7 @@ pub async fn serve(
     grace: Duration,
 ) -> std::io::Result<()> {
     let stop = CancellationToken::new();
+    let gateway = state.0.clone();
     let server =
         axum::serve(listener, app(state)).with_graceful_shutdown(stop.clone().cancelled_owned());
     let deadline = async move {
@@ -50,11 +51,14 @@ pub async fn serve(
         stop.cancel();
         tokio::time::sleep(grace).await;
     };
-    tokio::select! {
+    let result = tokio::select! {
         result = server => result,
         () = deadline => {
             tracing::warn!("Grace period over: closing the remaining connections");
             Ok(())
         }
-    }
+    };
+    // Every backend process the pool started stops with the gateway.
+    gateway.pool.shutdown(Duration::from_secs(10)).await;
+    result
 }

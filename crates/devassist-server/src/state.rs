@@ -50,7 +50,7 @@ impl Gateway {
         mut req: GenerateRequest,
         ctx: &CallContext,
     ) -> Result<Started, GatewayError> {
-        let lease = self.pool.acquire(route.backend).await?;
+        let lease = self.pool.acquire(route.backend, req.keep_alive).await?;
         req.model = route.settings.upstream.clone();
         let stream = match lease.backend().generate(req, ctx).await {
             Ok(s) => s,
@@ -76,7 +76,7 @@ impl Gateway {
         mut req: EmbedRequest,
         ctx: &CallContext,
     ) -> Result<EmbedResponse, GatewayError> {
-        let lease = self.pool.acquire(route.backend).await?;
+        let lease = self.pool.acquire(route.backend, req.keep_alive).await?;
         req.model = route.settings.upstream.clone();
         let result = lease.backend().embed(req, ctx).await;
         match &result {
@@ -93,8 +93,23 @@ impl Gateway {
         body: bytes::Bytes,
         ctx: &CallContext,
     ) -> Result<RawResponse, GatewayError> {
-        let lease = self.pool.acquire(route.backend).await?;
+        let lease = self.pool.acquire(route.backend, None).await?;
         lease.backend().manage(op, body, ctx).await
+    }
+
+    /// Loads (wakes) the model's backend without generating, as Ollama does for an empty
+    /// prompt; `keep_alive: 0` unloads it instead.
+    pub async fn load(
+        &self,
+        route: &ModelEntry,
+        keep_alive: Option<devassist_core::KeepAlive>,
+    ) -> Result<(), GatewayError> {
+        if keep_alive.is_some_and(devassist_core::KeepAlive::is_zero) {
+            self.pool.unload(route.backend);
+            return Ok(());
+        }
+        drop(self.pool.acquire(route.backend, keep_alive).await?);
+        Ok(())
     }
 }
 

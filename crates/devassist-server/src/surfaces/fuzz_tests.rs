@@ -11,7 +11,8 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| Value::from(n)),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         ".{0,12}".prop_map(Value::String),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
@@ -19,10 +20,18 @@ fn json_value() -> impl Strategy<Value = Value> {
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
             prop::collection::btree_map(
                 prop_oneof![
-                    Just("model".to_string()), Just("messages".to_string()), Just("prompt".to_string()),
-                    Just("options".to_string()), Just("keep_alive".to_string()), Just("role".to_string()),
-                    Just("content".to_string()), Just("stop".to_string()), Just("tool_calls".to_string()),
-                    Just("temperature".to_string()), Just("num_predict".to_string()), Just("input".to_string()),
+                    Just("model".to_string()),
+                    Just("messages".to_string()),
+                    Just("prompt".to_string()),
+                    Just("options".to_string()),
+                    Just("keep_alive".to_string()),
+                    Just("role".to_string()),
+                    Just("content".to_string()),
+                    Just("stop".to_string()),
+                    Just("tool_calls".to_string()),
+                    Just("temperature".to_string()),
+                    Just("num_predict".to_string()),
+                    Just("input".to_string()),
                     ".{0,8}",
                 ],
                 inner,

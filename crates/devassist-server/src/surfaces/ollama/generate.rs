@@ -75,6 +75,7 @@ async fn run_generate(
     let images = b.images.unwrap_or_default();
     let suffix = b.suffix.filter(|s| !s.is_empty());
     if prompt.is_empty() && suffix.is_none() && images.is_empty() {
+        st.load(&route, keep_alive).await?;
         return Ok(load_or_unload(&enc, keep_alive));
     }
     if !route.has(Capability::Completion) {
@@ -120,6 +121,7 @@ async fn run_chat(st: AppState, rid: RequestId, b: ChatBody) -> Result<Response,
         started,
     };
     if messages.is_empty() {
+        st.load(&route, keep_alive).await?;
         return Ok(load_or_unload(&enc, keep_alive));
     }
     if !route.has(Capability::Completion) {
