@@ -137,9 +137,12 @@ impl GatewayError {
             ErrorKind::RateLimited => 429,
             ErrorKind::Cancelled => 499,
             ErrorKind::Internal => 500,
-            // An upstream 4xx (bad parameters it rejected) keeps its meaning for the client.
+            // An upstream that rejected the request's content (bad parameters, unknown model,
+            // too large) keeps its status for the client. An upstream 401/403 is the gateway's
+            // own credentials failing, not the client's: that is a bad gateway.
             ErrorKind::BackendError => match self.upstream_status {
-                Some(s @ 400..=422) => s,
+                Some(s @ (400 | 404 | 409 | 413 | 415 | 422)) => s,
+                Some(429) => 429,
                 _ => 502,
             },
             ErrorKind::Overloaded | ErrorKind::BackendUnavailable => 503,
@@ -155,7 +158,7 @@ impl GatewayError {
                 | ErrorKind::Overloaded
                 | ErrorKind::BackendUnavailable
                 | ErrorKind::BackendTimeout
-        ) || (self.kind == ErrorKind::BackendError && self.status() >= 500)
+        ) || (self.kind == ErrorKind::BackendError && matches!(self.status(), 429 | 500..))
     }
 }
 
@@ -183,6 +186,12 @@ mod tests {
         let e = GatewayError::backend_error("bad").with_upstream_status(500);
         assert_eq!(e.status(), 502);
         assert!(e.retryable());
+        let e = GatewayError::backend_error("denied").with_upstream_status(401);
+        assert_eq!(
+            e.status(),
+            502,
+            "the gateway's upstream credentials, not the client's"
+        );
     }
 
     #[test]

@@ -46,8 +46,12 @@ pub fn backend(b: &BackendSettings) -> Result<Arc<dyn Backend>, GatewayError> {
     })
 }
 
-/// Builds the gateway state from validated settings.
-pub fn build(settings: &Settings) -> Result<AppState, GatewayError> {
+/// Builds the gateway state from validated settings. With `engine`, local GGUF models in
+/// `models_dir` are offered too, each run by the engine on demand.
+pub fn build(
+    settings: &Settings,
+    engine: Option<&crate::local::EngineCommand>,
+) -> Result<AppState, GatewayError> {
     let tasks = tokio_util::task::TaskTracker::new();
     let cancel = tokio_util::sync::CancellationToken::new();
     let mut slots = Vec::with_capacity(settings.backends.len());
@@ -71,6 +75,13 @@ pub fn build(settings: &Settings) -> Result<AppState, GatewayError> {
             settings: m.clone(),
             backend: index,
         });
+    }
+    if let (Some(cmd), true) = (engine, settings.engine.enabled) {
+        let dir = devassist_gguf::models_dir(settings.server.models_dir.as_deref());
+        let (local_slots, local_models) =
+            crate::local::discover(&dir, &settings.engine, cmd, &tasks, &cancel);
+        tracing::info!(dir = %dir.display(), models = local_models.len(), "Local models");
+        crate::local::merge(&mut models, &mut slots, local_slots, local_models);
     }
     Ok(AppState(Arc::new(Gateway::new(
         settings,

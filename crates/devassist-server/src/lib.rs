@@ -4,6 +4,7 @@
 pub mod build;
 pub mod config;
 pub mod guard;
+pub mod local;
 pub mod model_info;
 pub mod pool;
 pub mod router;

@@ -17,12 +17,27 @@ async fn status(State(st): State<AppState>) -> Response {
         .slots()
         .iter()
         .map(|s| {
-            json!({
+            let mut v = json!({
                 "name": s.name,
                 "kind": s.kind,
                 "state": "ready",
                 "stats": s.stats.snapshot(),
-            })
+            });
+            if let Some(l) = s.lifecycle() {
+                let snap = l.snapshot();
+                let now = tokio::time::Instant::now();
+                v["state"] = json!(snap.phase.as_str());
+                v["since"] = json!(chrono::DateTime::<chrono::Utc>::from(snap.since).to_rfc3339());
+                v["in_flight"] = json!(snap.in_flight);
+                v["idle_deadline_s"] = json!(
+                    snap.idle_deadline
+                        .map(|d| d.saturating_duration_since(now).as_secs_f64())
+                );
+                v["last_error"] = json!(snap.last_error);
+                v["wakes"] = json!(snap.wakes);
+                v["last_wake_ms"] = json!(snap.last_wake.map(|d| d.as_millis() as u64));
+            }
+            v
         })
         .collect();
     let models: Vec<Value> = st

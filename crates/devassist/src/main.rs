@@ -24,6 +24,9 @@ enum Command {
     /// Inspect configuration files.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
+    /// Build and search offline documentation indexes.
+    #[command(subcommand)]
+    Docs(commands::docs::DocsCommand),
 }
 
 fn main() -> ExitCode {
@@ -31,5 +34,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => commands::serve::run(args),
         Command::Config(cmd) => commands::config::run(cmd),
+        Command::Docs(cmd) => commands::docs::run(cmd),
     }
 }

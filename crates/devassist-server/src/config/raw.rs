@@ -21,6 +21,25 @@ pub struct RawConfig {
     /// What clients ask for.
     #[serde(default)]
     pub models: Vec<RawModel>,
+    /// The embedded engine that serves local GGUF models.
+    #[serde(default)]
+    pub engine: RawEngine,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawEngine {
+    /// Offer every `*.gguf` in the models directory as a model. Default true.
+    pub enabled: Option<bool>,
+    /// Stop an engine after this long without requests (Ollama's keep_alive). Default `5m`.
+    pub idle_timeout: Option<String>,
+    /// Longest a request waits for an engine to load its model. Default `10m`.
+    pub wake_timeout: Option<String>,
+    /// Context size per parallel slot, in tokens. Default 4096.
+    pub ctx: Option<u32>,
+    /// Requests one engine generates together. Default 4.
+    pub parallel: Option<u32>,
+    /// CPU threads per engine. Default: all cores.
+    pub threads: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

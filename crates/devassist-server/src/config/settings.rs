@@ -12,6 +12,31 @@ pub struct Settings {
     pub log: LogSettings,
     pub backends: Vec<BackendSettings>,
     pub models: Vec<ModelSettings>,
+    pub engine: EngineSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub enabled: bool,
+    /// `None` keeps engines loaded forever.
+    pub idle_timeout: Option<Duration>,
+    pub wake_timeout: Duration,
+    pub ctx: u32,
+    pub parallel: u32,
+    pub threads: Option<u32>,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            idle_timeout: Some(Duration::from_secs(300)),
+            wake_timeout: Duration::from_secs(600),
+            ctx: 4096,
+            parallel: 4,
+            threads: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -89,6 +89,45 @@ pub fn validate(
         }
     }
 
+    let mut engine = EngineSettings::default();
+    if let Some(e) = raw.engine.enabled {
+        engine.enabled = e;
+    }
+    if let Some(t) = raw.engine.idle_timeout.as_deref() {
+        // "-1" or "forever" keep engines loaded, like Ollama's negative keep_alive.
+        engine.idle_timeout = if matches!(t.trim(), "-1" | "forever") {
+            None
+        } else {
+            Some(duration(
+                Some(t),
+                "engine.idle_timeout",
+                Duration::from_secs(300),
+                &mut p,
+            ))
+        };
+    }
+    engine.wake_timeout = duration(
+        raw.engine.wake_timeout.as_deref(),
+        "engine.wake_timeout",
+        engine.wake_timeout,
+        &mut p,
+    );
+    for (key, value, target) in [
+        ("ctx", raw.engine.ctx, &mut engine.ctx),
+        ("parallel", raw.engine.parallel, &mut engine.parallel),
+    ] {
+        if let Some(v) = value {
+            if v == 0 {
+                p(format!("engine.{key}"), "must be greater than 0".into());
+            }
+            *target = v;
+        }
+    }
+    if raw.engine.threads == Some(0) {
+        p("engine.threads".into(), "must be greater than 0".into());
+    }
+    engine.threads = raw.engine.threads;
+
     (problems.len() == before).then(|| Settings {
         server: ServerSettings {
             listen,
@@ -99,6 +138,7 @@ pub fn validate(
         log: LogSettings { level, format },
         backends,
         models,
+        engine,
     })
 }
 

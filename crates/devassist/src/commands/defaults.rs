@@ -1,7 +1,8 @@
 //! What `devassist serve` offers when the configuration names no models.
 //!
-//! Until local GGUF models are wired in, that is the deterministic mock backend, and the
-//! log says so plainly: it does not run a real model.
+//! When there is no configured model and no local GGUF model either (or the binary was
+//! built without the engine), that is the deterministic mock backend, and the log says so
+//! plainly: it does not run a real model.
 
 use devassist_server::config::{
     BackendKind, BackendSettings, Capability, MockSettings, ModelSettings, Settings,
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 pub fn add_default_models(settings: &mut Settings) {
     tracing::warn!(
-        "No models configured: serving the built-in `mock` model, which echoes prompts and runs no real inference"
+        "No models configured and none in the models directory: serving the built-in `mock` model, which echoes prompts and runs no real inference (run scripts/fetch-default-model.sh)"
     );
     settings.backends.push(BackendSettings {
         name: "mock".into(),

@@ -2,4 +2,5 @@
 
 pub mod config;
 mod defaults;
+pub mod docs;
 pub mod serve;

@@ -14,6 +14,10 @@ pub struct ServeArgs {
     /// Address to listen on, overriding `server.listen` (`127.0.0.1:0` picks a free port).
     #[arg(long)]
     pub listen: Option<String>,
+    /// Directory of local `*.gguf` models, overriding `server.models_dir` and
+    /// `DEVASSIST_MODELS`.
+    #[arg(long)]
+    pub models_dir: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -32,6 +36,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         }
+    }
+    if let Some(dir) = args.models_dir {
+        settings.server.models_dir = Some(dir);
     }
     init_logging(&settings);
     let runtime = match tokio::runtime::Runtime::new() {
@@ -52,10 +59,13 @@ pub fn run(args: ServeArgs) -> ExitCode {
 }
 
 async fn serve(mut settings: Settings) -> Result<(), String> {
-    if settings.models.is_empty() {
+    let engine = engine_command();
+    let mut state =
+        devassist_server::build(&settings, engine.as_ref()).map_err(|e| e.to_string())?;
+    if state.router.models().is_empty() {
         super::defaults::add_default_models(&mut settings);
+        state = devassist_server::build(&settings, None).map_err(|e| e.to_string())?;
     }
-    let state = devassist_server::build(&settings).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(settings.server.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.server.listen))?;
@@ -71,6 +81,21 @@ async fn serve(mut settings: Settings) -> Result<(), String> {
     )
     .await
     .map_err(|e| e.to_string())
+}
+
+/// The engine is this binary's own `engine` subcommand, when it was built in.
+fn engine_command() -> Option<devassist_server::local::EngineCommand> {
+    if !cfg!(feature = "engine") {
+        tracing::info!("Built without the embedded engine: local GGUF models are not served");
+        return None;
+    }
+    match std::env::current_exe() {
+        Ok(program) => Some(devassist_server::local::EngineCommand { program }),
+        Err(e) => {
+            tracing::warn!(error = %e, "Cannot find the devassist binary to run the engine");
+            None
+        }
+    }
 }
 
 async fn shutdown_signal() {

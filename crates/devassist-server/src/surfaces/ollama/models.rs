@@ -114,6 +114,22 @@ pub async fn show(
     .into_response()
 }
 
+fn ps_entry(m: &ModelEntry, expires_ms: i64, now: chrono::DateTime<Utc>) -> Value {
+    let expires = chrono::DateTime::from_timestamp_millis(expires_ms).unwrap_or(now);
+    let mut entry = tag_entry(m);
+    if let Some(obj) = entry.as_object_mut() {
+        obj.remove("modified_at");
+        obj.remove("capabilities");
+        obj.insert(
+            "expires_at".into(),
+            json!(expires.to_rfc3339_opts(SecondsFormat::Micros, true)),
+        );
+        obj.insert("size_vram".into(), json!(m.info.size));
+        obj.insert("context_length".into(), json!(m.info.context_length));
+    }
+    entry
+}
+
 /// Models whose backend is loaded: in use now, or used within the default keep-alive.
 pub async fn ps(State(st): State<AppState>) -> Response {
     let keep = Duration::minutes(5);
@@ -123,6 +139,20 @@ pub async fn ps(State(st): State<AppState>) -> Response {
         let Some(slot) = st.pool.slots().get(m.backend) else {
             continue;
         };
+        if let Some(l) = slot.lifecycle() {
+            let snap = l.snapshot();
+            if snap.phase != crate::pool::Phase::Ready {
+                continue;
+            }
+            // A loaded engine: expires when its idle deadline passes (never: far future).
+            let left = snap
+                .idle_deadline
+                .map(|d| d.saturating_duration_since(tokio::time::Instant::now()))
+                .unwrap_or(std::time::Duration::from_secs(10 * 365 * 86_400));
+            let expires_ms = now.timestamp_millis() + left.as_millis() as i64;
+            out.push((expires_ms, ps_entry(m, expires_ms, now)));
+            continue;
+        }
         let s = slot.stats.snapshot();
         let Some(last) = s.last_activity_ms else {
             continue;
@@ -131,19 +161,7 @@ pub async fn ps(State(st): State<AppState>) -> Response {
         if s.in_flight == 0 && expires_ms < now.timestamp_millis() {
             continue;
         }
-        let expires = chrono::DateTime::from_timestamp_millis(expires_ms).unwrap_or(now);
-        let mut entry = tag_entry(m);
-        if let Some(obj) = entry.as_object_mut() {
-            obj.remove("modified_at");
-            obj.remove("capabilities");
-            obj.insert(
-                "expires_at".into(),
-                json!(expires.to_rfc3339_opts(SecondsFormat::Micros, true)),
-            );
-            obj.insert("size_vram".into(), json!(m.info.size));
-            obj.insert("context_length".into(), json!(m.info.context_length));
-        }
-        out.push((expires_ms, entry));
+        out.push((expires_ms, ps_entry(m, expires_ms, now)));
     }
     out.sort_by(|a, b| b.0.cmp(&a.0));
     let models: Vec<Value> = out.into_iter().map(|(_, v)| v).collect();
