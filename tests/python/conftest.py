@@ -60,6 +60,13 @@ class Gateway:
     def status(self) -> dict:
         return httpx.get(f"{self.url}/status").json()
 
+    def last_upstream_request(self, backend: str) -> dict:
+        """What the mock backend `backend` last received: the exact upstream prompt."""
+        for b in self.status()["backends"]:
+            if b["name"] == backend:
+                return b["backend"]["last_request"]
+        raise KeyError(backend)
+
     def backend_stats(self, name: str) -> dict:
         for b in self.status()["backends"]:
             if b["name"] == name:
@@ -104,6 +111,19 @@ name = "echo"
 backend = "mock"
 capabilities = ["completion", "insert", "tools", "embedding"]
 context_length = 4096
+[models.prompt]
+family = "qwen2.5-coder"
+
+[[models]]
+name = "codestral-echo"
+backend = "mock"
+upstream = "codestral-22b"
+
+[[models]]
+name = "chatonly-echo"
+backend = "mock"
+upstream = "llama3.1-8b-instruct"
+capabilities = ["completion", "insert"]
 
 [[models]]
 name = "drip"
@@ -153,6 +173,8 @@ name = "via-openai"
 backend = "vllm"
 upstream = "echo"
 capabilities = ["completion", "insert", "tools", "embedding"]
+[models.prompt]
+family = "qwen2.5-coder"
 
 [[models]]
 name = "via-ollama"

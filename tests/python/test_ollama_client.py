@@ -62,7 +62,7 @@ def test_generate_num_predict_gives_length(model_and_url):
 def test_fim_suffix(model_and_url):
     model, url = model_and_url
     r = client(url).generate(model=model, prompt="def add(a, b):", suffix="\n")
-    assert r.done and r.response
+    assert r.done and r.done_reason == "stop"
 
 
 def test_chat_streaming_and_not(model_and_url):

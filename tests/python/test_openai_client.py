@@ -98,10 +98,13 @@ def test_chat_tools(model_and_url):
 def test_legacy_completion_with_suffix(model_and_url):
     model, url = model_and_url
     c = client(url)
+    # The echoed FIM prompt starts with a stop word, so the answer is empty; the exact
+    # upstream prompt is checked in test_fim.py.
     r = c.completions.create(model=model, prompt="def fib(n):", suffix="\n", max_tokens=16)
-    assert r.object == "text_completion" and r.choices[0].text == "def fib(n):"
+    assert r.object == "text_completion" and r.choices[0].finish_reason == "stop"
+    plain = c.completions.create(model=model, prompt="x = 1 + 2")
+    assert plain.choices[0].text == "x = 1 + 2"
     chunks = list(c.completions.create(model=model, prompt="x = 1", suffix="\n", stream=True))
-    assert "".join(ch.choices[0].text for ch in chunks if ch.choices) == "x = 1"
     # Tabby stops at the first non-null finish_reason: it must precede [DONE].
     assert any(ch.choices and ch.choices[0].finish_reason == "stop" for ch in chunks)
 

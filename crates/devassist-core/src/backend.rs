@@ -66,6 +66,12 @@ pub trait Backend: Send + Sync + 'static {
         ctx: &CallContext,
     ) -> Result<EmbedResponse, GatewayError>;
 
+    /// Backend-specific state for `/status` (the mock reports its counters and the last
+    /// request it received, so tests can assert the exact upstream prompt).
+    fn describe(&self) -> Option<serde_json::Value> {
+        None
+    }
+
     /// Model management (`/api/pull` and friends). Only Ollama upstreams support it.
     async fn manage(
         &self,

@@ -3,10 +3,12 @@
 
 pub mod build;
 pub mod config;
+mod deadline;
 pub mod guard;
 pub mod local;
 pub mod model_info;
 pub mod pool;
+pub mod prompting;
 pub mod router;
 pub mod state;
 mod status;

@@ -162,6 +162,9 @@ pub fn discover(
             aliases: Vec::new(),
             capabilities: capabilities(&local.meta),
             context_length: engine.ctx,
+            prompt: devassist_core::prompt::PromptProfile::for_family(
+                devassist_core::prompt::detect(&local.name, Some(&local.meta.architecture)),
+            ),
         };
         models.push((settings, info(&local, engine.ctx)));
     }

@@ -39,8 +39,17 @@ impl ModelInfo {
             modified_at: loaded_at,
             context_length: s.context_length,
             embedding_length: None,
-            template: template_for(s.capabilities.contains(&Capability::Insert)),
-            stop: Vec::new(),
+            template: if s.capabilities.contains(&Capability::Insert) {
+                s.prompt
+                    .ollama_template()
+                    .unwrap_or_else(|| template_for(true))
+            } else {
+                template_for(false)
+            },
+            stop: devassist_core::prompt::stop_words(s.prompt.family)
+                .iter()
+                .map(|w| w.to_string())
+                .collect(),
         }
     }
 }

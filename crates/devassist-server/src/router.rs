@@ -84,6 +84,9 @@ mod tests {
             aliases: aliases.iter().map(|s| s.to_string()).collect(),
             capabilities: vec![Capability::Completion],
             context_length: 8192,
+            prompt: devassist_core::prompt::PromptProfile::for_family(
+                devassist_core::prompt::PromptFamily::GenericChat,
+            ),
         };
         ModelEntry {
             info: crate::model_info::ModelInfo::configured(&settings, chrono::Utc::now()),

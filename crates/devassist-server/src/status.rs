@@ -23,6 +23,11 @@ async fn status(State(st): State<AppState>) -> Response {
                 "state": "ready",
                 "stats": s.stats.snapshot(),
             });
+            if let crate::pool::Driver::AlwaysOn(b) = &s.driver
+                && let Some(d) = b.describe()
+            {
+                v["backend"] = d;
+            }
             if let Some(l) = s.lifecycle() {
                 let snap = l.snapshot();
                 let now = tokio::time::Instant::now();

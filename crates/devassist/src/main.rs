@@ -27,6 +27,9 @@ enum Command {
     /// Build and search offline documentation indexes.
     #[command(subcommand)]
     Docs(commands::docs::DocsCommand),
+    /// Serve one GGUF model with the embedded llama.cpp engine (OpenAI-compatible API).
+    #[cfg(feature = "engine")]
+    Engine(commands::engine::EngineArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,5 +38,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::Config(cmd) => commands::config::run(cmd),
         Command::Docs(cmd) => commands::docs::run(cmd),
+        #[cfg(feature = "engine")]
+        Command::Engine(args) => commands::engine::run(args),
     }
 }

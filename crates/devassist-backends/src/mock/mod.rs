@@ -37,6 +37,7 @@ const BROKEN_AFTER: usize = 3;
 pub struct MockBackend {
     config: Arc<MockConfig>,
     counters: Arc<Counters>,
+    last_request: Arc<std::sync::Mutex<Option<serde_json::Value>>>,
 }
 
 impl MockBackend {
@@ -44,7 +45,13 @@ impl MockBackend {
         Self {
             config: Arc::new(config),
             counters: Arc::new(Counters::default()),
+            last_request: Arc::default(),
         }
+    }
+
+    /// The last generation request received, as JSON: what the gateway sent upstream.
+    pub fn last_request(&self) -> Option<serde_json::Value> {
+        self.last_request.lock().ok().and_then(|l| l.clone())
     }
 
     pub fn config(&self) -> &MockConfig {
@@ -62,13 +69,50 @@ impl MockBackend {
     }
 }
 
+fn describe_request(req: &GenerateRequest) -> serde_json::Value {
+    use devassist_core::Prompt;
+    let prompt = match &req.prompt {
+        Prompt::Completion {
+            prompt,
+            suffix,
+            system,
+            raw,
+            ..
+        } => serde_json::json!({"prompt": prompt, "suffix": suffix, "system": system, "raw": raw}),
+        Prompt::Chat { messages, tools } => {
+            serde_json::json!({"messages": messages, "tools": tools.len()})
+        }
+    };
+    serde_json::json!({
+        "model": req.model,
+        "prompt": prompt,
+        "stop": req.sampling.stop,
+        "max_tokens": req.sampling.max_tokens,
+        "temperature": req.sampling.temperature,
+        "stream": req.stream,
+    })
+}
+
 #[async_trait::async_trait]
 impl Backend for MockBackend {
+    fn describe(&self) -> Option<serde_json::Value> {
+        let s = self.stats();
+        Some(serde_json::json!({
+            "started": s.started,
+            "completed": s.completed,
+            "cancelled": s.cancelled,
+            "last_request": self.last_request(),
+        }))
+    }
+
     async fn generate(
         &self,
         req: GenerateRequest,
         _ctx: &CallContext,
     ) -> Result<EventStream, GatewayError> {
+        if let Ok(mut last) = self.last_request.lock() {
+            *last = Some(describe_request(&req));
+        }
         let faults = Faults::from_model(&req.model);
         // Created first: dropping this future while it waits counts as a cancellation.
         let mut guard = RunGuard::start(self.counters.clone());

@@ -3,11 +3,13 @@
 //! `load` is what `devassist serve` uses; `check` is what `devassist config check` prints.
 
 mod env;
+pub mod features;
 pub mod raw;
 pub mod secret;
 pub mod settings;
 mod validate;
 
+pub use features::{FeatureSettings, Features};
 pub use settings::*;
 pub use validate::DEFAULT_LISTEN;
 

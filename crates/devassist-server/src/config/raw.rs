@@ -24,6 +24,9 @@ pub struct RawConfig {
     /// The embedded engine that serves local GGUF models.
     #[serde(default)]
     pub engine: RawEngine,
+    /// Which model serves each feature, and per-feature defaults.
+    #[serde(default)]
+    pub features: super::features::RawFeatures,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -117,6 +120,8 @@ pub struct RawModel {
     /// What the model can do: `completion`, `insert` (FIM), `tools`, `vision`,
     /// `embedding`, `thinking`. Default `["completion"]`.
     pub capabilities: Option<Vec<String>>,
-    /// Context window in tokens, reported to clients. Default 8192.
+    /// Context window in tokens, reported to clients and used to trim prompts. Default 8192.
     pub context_length: Option<u32>,
+    /// Prompt family, custom FIM template, stop words and post-processing for this model.
+    pub prompt: Option<devassist_core::prompt::PromptConfig>,
 }

@@ -13,6 +13,7 @@ pub struct Settings {
     pub backends: Vec<BackendSettings>,
     pub models: Vec<ModelSettings>,
     pub engine: EngineSettings,
+    pub features: super::Features,
 }
 
 #[derive(Debug, Clone)]
@@ -163,4 +164,6 @@ pub struct ModelSettings {
     pub aliases: Vec<String>,
     pub capabilities: Vec<Capability>,
     pub context_length: u32,
+    /// How prompts for this model are built: family, FIM layout, stops, post-processing.
+    pub prompt: devassist_core::prompt::PromptProfile,
 }

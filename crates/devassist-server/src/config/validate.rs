@@ -128,6 +128,12 @@ pub fn validate(
     }
     engine.threads = raw.engine.threads;
 
+    let names: Vec<String> = models
+        .iter()
+        .flat_map(|m: &ModelSettings| std::iter::once(m.name.clone()).chain(m.aliases.clone()))
+        .collect();
+    let features = super::features::validate(raw.features, &names, &mut p);
+
     (problems.len() == before).then(|| Settings {
         server: ServerSettings {
             listen,
@@ -139,6 +145,7 @@ pub fn validate(
         backends,
         models,
         engine,
+        features,
     })
 }
 
@@ -286,8 +293,25 @@ fn model(
             return None;
         }
     };
+    let upstream = m.upstream.unwrap_or_else(|| name.clone());
+    let prompt = m
+        .prompt
+        .unwrap_or_default()
+        .resolve(&upstream, None)
+        .unwrap_or_else(|e| {
+            p(at(&format!("prompt.{}", e.field())), e.to_string());
+            devassist_core::prompt::PromptProfile::for_family(
+                devassist_core::prompt::PromptFamily::GenericChat,
+            )
+        });
+    // Without an explicit list: completion, plus insert when the family has FIM tokens.
+    let default_caps = if prompt.is_fim() {
+        vec!["completion".to_string(), "insert".to_string()]
+    } else {
+        vec!["completion".to_string()]
+    };
     let mut capabilities = Vec::new();
-    for c in m.capabilities.unwrap_or_else(|| vec!["completion".into()]) {
+    for c in m.capabilities.unwrap_or(default_caps) {
         match Capability::parse(&c) {
             Some(cap) => capabilities.push(cap),
             None => p(
@@ -305,7 +329,8 @@ fn model(
         p(at("context_length"), "must be greater than 0".into());
     }
     Some(ModelSettings {
-        upstream: m.upstream.unwrap_or_else(|| name.clone()),
+        upstream,
+        prompt,
         name,
         backend,
         aliases: m.aliases,

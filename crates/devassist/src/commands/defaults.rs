@@ -36,5 +36,8 @@ pub fn add_default_models(settings: &mut Settings) {
             Capability::Embedding,
         ],
         context_length: 8192,
+        prompt: devassist_core::prompt::PromptProfile::for_family(
+            devassist_core::prompt::PromptFamily::QwenCoder,
+        ),
     });
 }

@@ -3,4 +3,6 @@
 pub mod config;
 mod defaults;
 pub mod docs;
+#[cfg(feature = "engine")]
+pub mod engine;
 pub mod serve;

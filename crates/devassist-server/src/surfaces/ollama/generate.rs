@@ -12,7 +12,7 @@ use crate::surfaces::{Dialect, OllamaDialect, WireJson};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use devassist_core::{CallContext, GatewayError, GenerateRequest, KeepAlive, Prompt};
+use devassist_core::{CallContext, Feature, GatewayError, GenerateRequest, KeepAlive, Prompt};
 use futures::StreamExt;
 use std::time::Instant;
 
@@ -101,7 +101,7 @@ async fn run_generate(
     req.think = think;
     req.context = b.context;
     req.stream = b.stream.unwrap_or(true);
-    respond(st, rid, &route, req, enc).await
+    respond(st, rid, &route, Feature::CodeCompletion, req, enc).await
 }
 
 async fn run_chat(st: AppState, rid: RequestId, b: ChatBody) -> Result<Response, GatewayError> {
@@ -136,7 +136,7 @@ async fn run_chat(st: AppState, rid: RequestId, b: ChatBody) -> Result<Response,
     req.keep_alive = keep_alive;
     req.think = think;
     req.stream = b.stream.unwrap_or(true);
-    respond(st, rid, &route, req, enc).await
+    respond(st, rid, &route, Feature::Chat, req, enc).await
 }
 
 fn load_or_unload(enc: &Encoder, keep_alive: Option<KeepAlive>) -> Response {
@@ -152,6 +152,7 @@ async fn respond(
     st: AppState,
     rid: RequestId,
     route: &ModelEntry,
+    feature: Feature,
     req: GenerateRequest,
     enc: Encoder,
 ) -> Result<Response, GatewayError> {
@@ -159,7 +160,7 @@ async fn respond(
     let ctx = CallContext {
         request_id: rid.as_str().to_string(),
     };
-    let started = st.generate(route, req, &ctx).await?;
+    let started = st.generate(route, feature, req, &ctx).await?;
     if !stream {
         let whole = collect(started).await?;
         return Ok(axum::Json(enc.whole(whole)).into_response());

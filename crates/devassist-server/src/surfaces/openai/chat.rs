@@ -12,7 +12,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use devassist_core::{CallContext, GatewayError, GenerateRequest, Prompt};
+use devassist_core::{CallContext, Feature, GatewayError, GenerateRequest, Prompt};
 use futures::StreamExt;
 
 pub async fn chat_completions(
@@ -48,7 +48,7 @@ async fn run(st: AppState, rid: RequestId, b: ChatBody) -> Result<Response, Gate
     req.stream = b.stream.unwrap_or(false);
     let include_usage = b.stream_options.is_some_and(|o| o.include_usage);
     let enc = Encoder::new(Kind::Chat, model, include_usage);
-    respond(st, rid, &route, req, enc).await
+    respond(st, rid, &route, Feature::Chat, req, enc).await
 }
 
 /// Calls the backend and encodes the answer as SSE or as one JSON object.
@@ -56,6 +56,7 @@ pub async fn respond(
     st: AppState,
     rid: RequestId,
     route: &ModelEntry,
+    feature: Feature,
     req: GenerateRequest,
     mut enc: Encoder,
 ) -> Result<Response, GatewayError> {
@@ -63,7 +64,7 @@ pub async fn respond(
     let ctx = CallContext {
         request_id: rid.as_str().to_string(),
     };
-    let started = st.generate(route, req, &ctx).await?;
+    let started = st.generate(route, feature, req, &ctx).await?;
     if !stream {
         let whole = collect(started).await?;
         return Ok(axum::Json(enc.whole(whole)).into_response());

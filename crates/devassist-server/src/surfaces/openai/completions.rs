@@ -11,7 +11,7 @@ use crate::surfaces::{Dialect, OpenAiDialect, WireJson};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
-use devassist_core::{GatewayError, GenerateRequest, Prompt};
+use devassist_core::{Feature, GatewayError, GenerateRequest, Prompt};
 
 pub async fn completions(
     State(st): State<AppState>,
@@ -61,5 +61,5 @@ async fn run(st: AppState, rid: RequestId, b: CompletionBody) -> Result<Response
     req.stream = b.stream.unwrap_or(false);
     let include_usage = b.stream_options.is_some_and(|o| o.include_usage);
     let enc = Encoder::new(Kind::Completion, model, include_usage);
-    respond(st, rid, &route, req, enc).await
+    respond(st, rid, &route, Feature::CodeCompletion, req, enc).await
 }
