@@ -54,7 +54,8 @@ class Gateway:
         raise RuntimeError(f"devassist did not start: {self.logs()}")
 
     def logs(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text()
 
     def status(self) -> dict:

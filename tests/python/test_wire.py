@@ -179,3 +179,18 @@ def test_config_check_reports_every_problem(tmp_path):
     good.write_text(UPSTREAM_CONFIG)
     out = subprocess.run([BIN, "config", "check", str(good)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_json_logs_carry_the_request_id():
+    gw = Gateway(UPSTREAM_CONFIG.replace('level = "info"', 'level = "info"\nformat = "json"'), "jsonlog", env={"RUST_LOG": ""})
+    try:
+        httpx.post(f"{gw.url}/api/generate", json={"model": "echo", "prompt": "hi", "stream": False}, headers={"X-Request-ID": "json-rid-7"})
+        httpx.post(f"{gw.url}/api/generate", json={"model": "ghost", "prompt": "hi"}, headers={"X-Request-ID": "json-rid-8"})
+    finally:
+        gw.stop()
+    lines = [json.loads(l) for l in gw.logs().splitlines() if l.startswith("{")]
+    assert lines, gw.logs()
+    served = [l for l in lines if l.get("span", {}).get("request_id") == "json-rid-7"]
+    assert served and served[0]["level"] == "INFO" and served[0]["fields"]["status"] == 200
+    rejected = [l for l in lines if l.get("span", {}).get("request_id") == "json-rid-8"]
+    assert rejected and "not found" in rejected[0]["fields"]["error"]

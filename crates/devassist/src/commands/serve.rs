@@ -122,8 +122,10 @@ async fn shutdown_signal() {
 }
 
 fn init_logging(settings: &Settings) {
+    // An empty RUST_LOG counts as unset: it would otherwise silence every log line.
     let filter = std::env::var("RUST_LOG")
         .ok()
+        .filter(|f| !f.trim().is_empty())
         .and_then(|f| EnvFilter::try_new(f).ok())
         .or_else(|| EnvFilter::try_new(&settings.log.level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
