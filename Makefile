@@ -1,5 +1,5 @@
 # One entry point for every task. The README's two commands are `make run` and `make test`.
-.PHONY: setup run test test-rust test-python lint fmt bench
+.PHONY: setup run test test-rust test-python lint fmt bench bench-gateway
 
 CARGO ?= cargo
 PYTEST_ARGS ?= -q
@@ -24,4 +24,16 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-bench:
+bench: bench-gateway
+
+LITELLM_VENV ?= bench/.venv-litellm
+LITELLM_VERSION ?= 1.74.9
+BENCH_BIN = $${CARGO_TARGET_DIR:-$(CURDIR)/target}/release
+
+## Gateway overhead, direct vs devassist vs LiteLLM, in one run (~10 min): bench/results/gateway.{md,json,png}.
+## Runs at nice -10 so other work on the machine disturbs the figures less.
+bench-gateway:
+	$(CARGO) build --release -p devassist -p devassist-bench-gateway --no-default-features
+	bench/gateway/setup-litellm.sh $(LITELLM_VENV) $(LITELLM_VERSION)
+	nice -n -10 timeout 780 $(BENCH_BIN)/bench-gateway run --devassist $(BENCH_BIN)/devassist --litellm-venv $(LITELLM_VENV) --out bench/results
+	$(LITELLM_VENV)/bin/python bench/gateway/plot.py bench/results/gateway.json bench/results/gateway.png

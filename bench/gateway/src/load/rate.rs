@@ -1,0 +1,230 @@
+//! Open-loop load at a fixed request rate, corrected for coordinated omission.
+//!
+//! A dedicated OS thread keeps the timetable: request `i` is due at `start + i / rate`, and
+//! the thread sleeps with the kernel's high-resolution timers (tokio's timer wheel ticks in
+//! whole milliseconds, too coarse for sub-millisecond overhead). Each due request becomes
+//! its own task whatever happened to the earlier ones, and its latency is measured from the
+//! time it was *due*, so a stalled server shows up as latency instead of as fewer requests
+//! sent. The lag between due and actually sent is reported separately so readers can see
+//! how much of the latency is the load generator's.
+
+use super::{Client, Summary, Target, contains, histogram, record};
+use crate::BoxError;
+use http_body_util::BodyExt;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// One fixed-rate run.
+#[derive(Debug, Clone, Copy)]
+pub struct RateRun {
+    pub rps: f64,
+    /// Measured time; requests due in it are counted.
+    pub duration: Duration,
+    /// Time run at the same rate before measuring (connections warm up, caches fill).
+    pub warmup: Duration,
+    /// A request not answered this long after it was sent is an error.
+    pub timeout: Duration,
+    /// Requests beyond this many in flight are not sent and count as errors.
+    pub max_in_flight: usize,
+}
+
+/// How the measured requests ended.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Errors {
+    /// Non-2xx answers.
+    pub status: u64,
+    /// Connection refused, reset, or a broken body.
+    pub transport: u64,
+    pub timeout: u64,
+    /// 2xx answers without the expected content.
+    pub bad_body: u64,
+    /// Not sent: too many already in flight.
+    pub overflow: u64,
+}
+
+impl Errors {
+    pub fn total(&self) -> u64 {
+        self.status + self.transport + self.timeout + self.bad_body + self.overflow
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RateResult {
+    pub target_rps: f64,
+    pub duration_s: f64,
+    pub sent: u64,
+    pub ok: u64,
+    pub errors: Errors,
+    pub error_rate: f64,
+    pub achieved_rps: f64,
+    /// Due time → whole answer read: what a client on the timetable experiences.
+    pub latency: Summary,
+    /// Actually sent → whole answer read.
+    pub service: Summary,
+    /// Due → actually sent: the load generator's own lag.
+    pub lag: Summary,
+}
+
+enum Outcome {
+    Ok,
+    Status,
+    Transport,
+    Timeout,
+    BadBody,
+    Overflow,
+}
+
+struct Sample {
+    measured: bool,
+    due: Instant,
+    sent: Instant,
+    done: Instant,
+    outcome: Outcome,
+}
+
+/// Runs `run` against `target` and summarises the measured part.
+pub async fn run(client: &Client, target: &Target, run: RateRun) -> Result<RateResult, BoxError> {
+    let period = Duration::from_secs_f64(1.0 / run.rps.max(0.001));
+    let warm_n = (run.warmup.as_secs_f64() * run.rps).round() as u64;
+    let total = warm_n + (run.duration.as_secs_f64() * run.rps).round() as u64;
+    let start = std::time::Instant::now() + Duration::from_millis(20);
+
+    let (due_tx, mut due_rx) = mpsc::unbounded_channel::<(u64, std::time::Instant)>();
+    let timetable = std::thread::Builder::new()
+        .name("timetable".into())
+        .spawn(move || {
+            for i in 0..total {
+                let due = start + period.mul_f64(i as f64);
+                let now = std::time::Instant::now();
+                // Waking up costs ~50 µs; closer than that, send now.
+                if due > now + Duration::from_micros(50) {
+                    std::thread::sleep(due - now);
+                }
+                if due_tx.send((i, due)).is_err() {
+                    return;
+                }
+            }
+        })?;
+
+    let (sample_tx, sample_rx) = mpsc::unbounded_channel::<Sample>();
+    let collector = tokio::spawn(collect(sample_rx));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    while let Some((i, due)) = due_rx.recv().await {
+        let due = Instant::from_std(due);
+        let measured = i >= warm_n;
+        if in_flight.load(Ordering::Relaxed) >= run.max_in_flight {
+            let now = Instant::now();
+            let _ = sample_tx.send(Sample {
+                measured,
+                due,
+                sent: now,
+                done: now,
+                outcome: Outcome::Overflow,
+            });
+            continue;
+        }
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        let (client, target, tx, in_flight) = (
+            client.clone(),
+            target.clone(),
+            sample_tx.clone(),
+            in_flight.clone(),
+        );
+        tokio::spawn(async move {
+            let sent = Instant::now();
+            let outcome = match tokio::time::timeout(run.timeout, one(&client, &target)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Outcome::Timeout,
+            };
+            let done = Instant::now();
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            let _ = tx.send(Sample {
+                measured,
+                due,
+                sent,
+                done,
+                outcome,
+            });
+        });
+    }
+    drop(sample_tx);
+    let _ = timetable.join();
+    let (latency, service, lag, errors, ok) = collector.await??;
+    let sent = ok + errors.total();
+    let duration_s = run.duration.as_secs_f64();
+    Ok(RateResult {
+        target_rps: run.rps,
+        duration_s,
+        sent,
+        ok,
+        errors,
+        error_rate: if sent == 0 {
+            1.0
+        } else {
+            errors.total() as f64 / sent as f64
+        },
+        achieved_rps: ok as f64 / duration_s,
+        latency,
+        service,
+        lag,
+    })
+}
+
+async fn one(client: &Client, target: &Target) -> Outcome {
+    let Ok(request) = target.request() else {
+        return Outcome::Transport;
+    };
+    let response = match client.request(request).await {
+        Ok(r) => r,
+        Err(_) => return Outcome::Transport,
+    };
+    let status = response.status();
+    let body = match response.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return Outcome::Transport,
+    };
+    if !status.is_success() {
+        Outcome::Status
+    } else if !contains(&body, target.expect) {
+        Outcome::BadBody
+    } else {
+        Outcome::Ok
+    }
+}
+
+type Collected = (Summary, Summary, Summary, Errors, u64);
+
+async fn collect(mut rx: mpsc::UnboundedReceiver<Sample>) -> Result<Collected, BoxError> {
+    let (mut latency, mut service, mut lag) = (histogram()?, histogram()?, histogram()?);
+    let mut errors = Errors::default();
+    let mut ok = 0;
+    while let Some(s) = rx.recv().await {
+        if !s.measured {
+            continue;
+        }
+        match s.outcome {
+            Outcome::Ok => {
+                ok += 1;
+                record(&mut latency, s.done - s.due);
+                record(&mut service, s.done - s.sent);
+                record(&mut lag, s.sent - s.due);
+            }
+            Outcome::Status => errors.status += 1,
+            Outcome::Transport => errors.transport += 1,
+            Outcome::Timeout => errors.timeout += 1,
+            Outcome::BadBody => errors.bad_body += 1,
+            Outcome::Overflow => errors.overflow += 1,
+        }
+    }
+    Ok((
+        Summary::of(&latency),
+        Summary::of(&service),
+        Summary::of(&lag),
+        errors,
+        ok,
+    ))
+}

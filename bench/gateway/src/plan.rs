@@ -1,0 +1,376 @@
+//! The whole benchmark in one run: start the mock, devassist and LiteLLM, then measure
+//! every scenario against every target in turn, so all figures come from the same machine
+//! state. Results are written after each phase, so a failure late in the run keeps what
+//! was measured before it.
+
+use crate::load::rate::{self, RateResult, RateRun};
+use crate::load::streams::{self, StreamResult, StreamRun};
+use crate::load::{Client, Target, client};
+use crate::procstat::{Monitor, Usage, cpu_seconds, tree};
+use crate::report::{Machine, RatePoint, Report, Search, StreamPoint};
+use crate::{BoxError, targets};
+use bytes::Bytes;
+use http::HeaderValue;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// What `run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub devassist: PathBuf,
+    /// LiteLLM's virtualenv; `None` leaves LiteLLM out.
+    pub litellm_venv: Option<PathBuf>,
+    pub litellm_workers: usize,
+    /// Where `gateway.json` and `gateway.md` go.
+    pub out: PathBuf,
+    /// Short phases, for a smoke test of the harness itself.
+    pub quick: bool,
+}
+
+/// Durations of each kind of phase.
+struct Timing {
+    fixed: [(f64, Duration); 2],
+    warmup: Duration,
+    step: Duration,
+    stream_ramp: Duration,
+    stream_run: Duration,
+    concurrency: [usize; 2],
+}
+
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const CHUNKS: u32 = 64;
+pub(crate) const INTERVAL: Duration = Duration::from_millis(20);
+const SEARCH_START: f64 = 100.0;
+const SEARCH_CAP: f64 = 64_000.0;
+
+/// One gateway (or none) and how to reach it.
+struct Endpoint {
+    label: &'static str,
+    base: String,
+    pid: Option<u32>,
+    bearer: Option<HeaderValue>,
+    ollama: bool,
+}
+
+impl Endpoint {
+    fn target(&self, stream: bool) -> Result<Target, BoxError> {
+        endpoint_target(&self.base, self.ollama, self.bearer.clone(), stream)
+    }
+}
+
+/// A chat request to `base` in the OpenAI or the Ollama dialect, and what its answer must
+/// contain to count as a success.
+pub fn endpoint_target(
+    base: &str,
+    ollama: bool,
+    bearer: Option<HeaderValue>,
+    stream: bool,
+) -> Result<Target, BoxError> {
+    let messages = r#"[{"role":"user","content":"Say hello"}]"#;
+    let (path, body, expect): (&str, String, &'static [u8]) = if ollama {
+        (
+            "/api/chat",
+            format!(r#"{{"model":"bench","messages":{messages},"stream":{stream}}}"#),
+            if stream {
+                br#""done":true"#
+            } else {
+                b"Hello from the mock upstream."
+            },
+        )
+    } else {
+        (
+            "/v1/chat/completions",
+            format!(
+                r#"{{"model":"bench","messages":{messages},"max_tokens":64,"stream":{stream}}}"#
+            ),
+            if stream {
+                b"[DONE]"
+            } else {
+                b"Hello from the mock upstream."
+            },
+        )
+    };
+    Ok(Target {
+        uri: format!("{}{path}", base.trim_end_matches('/')).parse()?,
+        bearer,
+        body: Bytes::from(body),
+        expect,
+    })
+}
+
+pub async fn run(opts: Options) -> Result<Report, BoxError> {
+    let began = Instant::now();
+    let t = if opts.quick {
+        Timing {
+            fixed: [
+                (100.0, Duration::from_secs(3)),
+                (1000.0, Duration::from_secs(3)),
+            ],
+            warmup: Duration::from_millis(500),
+            step: Duration::from_secs(2),
+            stream_ramp: Duration::from_millis(500),
+            stream_run: Duration::from_secs(3),
+            concurrency: [10, 100],
+        }
+    } else {
+        Timing {
+            fixed: [
+                (100.0, Duration::from_secs(20)),
+                (1000.0, Duration::from_secs(10)),
+            ],
+            warmup: Duration::from_secs(2),
+            step: Duration::from_secs(4),
+            stream_ramp: Duration::from_millis(1500),
+            stream_run: Duration::from_secs(8),
+            concurrency: [100, 1000],
+        }
+    };
+    let dir = targets::work_dir()?;
+    eprintln!(
+        "bench-gateway: configs and gateway logs in {}",
+        dir.display()
+    );
+    let mut report = Report::new(Machine::describe(), &opts);
+    let (mock, upstream) = targets::mock(CHUNKS, INTERVAL)?;
+    let mut endpoints = vec![Endpoint {
+        label: "direct",
+        base: upstream.clone(),
+        pid: None,
+        bearer: None,
+        ollama: false,
+    }];
+    let (devassist, base) = targets::devassist(&opts.devassist, &upstream, &dir)?;
+    endpoints.push(Endpoint {
+        label: "devassist",
+        base: base.clone(),
+        pid: Some(devassist.pid()),
+        bearer: None,
+        ollama: false,
+    });
+    let litellm = match &opts.litellm_venv {
+        Some(venv) => {
+            report.litellm_version = Some(targets::litellm_version(venv)?);
+            let (proc, base) = targets::litellm(venv, &upstream, &dir, opts.litellm_workers)?;
+            endpoints.push(Endpoint {
+                label: "litellm",
+                base,
+                pid: Some(proc.pid()),
+                bearer: Some(HeaderValue::from_str(&format!(
+                    "Bearer {}",
+                    targets::LITELLM_KEY
+                ))?),
+                ollama: false,
+            });
+            Some(proc)
+        }
+        None => None,
+    };
+    let ollama = Endpoint {
+        label: "devassist-ollama",
+        base,
+        pid: Some(devassist.pid()),
+        bearer: None,
+        ollama: true,
+    };
+    let client = client();
+    for e in endpoints.iter().chain([&ollama]) {
+        ready(&client, e).await?;
+    }
+    eprintln!("bench-gateway: all targets answer; measuring");
+
+    // Scenario 1 (and 3): non-streaming at fixed rates.
+    for (rps, duration) in t.fixed {
+        for e in endpoints.iter().chain([&ollama]) {
+            let run = RateRun {
+                rps,
+                duration,
+                warmup: t.warmup,
+                timeout: TIMEOUT,
+                max_in_flight: 4096,
+            };
+            let point = measure_rate(&client, e, run).await?;
+            report.fixed.push(point);
+        }
+        report.save(&opts.out, began)?;
+    }
+    // Scenario 2 (and 3): streams at fixed concurrency.
+    for concurrency in t.concurrency {
+        for e in endpoints.iter().chain([&ollama]) {
+            let run = StreamRun {
+                concurrency,
+                ramp: t.stream_ramp,
+                duration: t.stream_run,
+                timeout: Duration::from_secs(15),
+                stall: INTERVAL * 10,
+            };
+            let point = measure_streams(&client, e, run).await?;
+            report.streams.push(point);
+        }
+        report.save(&opts.out, began)?;
+    }
+    // Highest sustainable rate for each target.
+    for e in endpoints.iter().chain([&ollama]) {
+        let search = search(&client, e, &t).await?;
+        report.search.push(search);
+        report.save(&opts.out, began)?;
+    }
+    report.finish(Machine::loadavg());
+    report.save(&opts.out, began)?;
+    drop((litellm, devassist, mock));
+    Ok(report)
+}
+
+/// Waits until a real request through `e` succeeds (LiteLLM takes ~30 s to start).
+async fn ready(client: &Client, e: &Endpoint) -> Result<(), BoxError> {
+    let target = e.target(false)?;
+    let until = Instant::now() + Duration::from_secs(180);
+    let run = RateRun {
+        rps: 10.0,
+        duration: Duration::from_millis(300),
+        warmup: Duration::ZERO,
+        timeout: Duration::from_secs(5),
+        max_in_flight: 16,
+    };
+    loop {
+        let r = rate::run(client, &target, run).await?;
+        if r.ok > 0 && r.errors.total() == 0 {
+            return Ok(());
+        }
+        if Instant::now() > until {
+            return Err(format!("{} never answered (errors {:?})", e.label, r.errors).into());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn measure_rate(client: &Client, e: &Endpoint, run: RateRun) -> Result<RatePoint, BoxError> {
+    settle(e.pid).await;
+    let target = e.target(false)?;
+    let monitor = Monitor::start(e.pid);
+    let result = rate::run(client, &target, run).await?;
+    let usage = e.pid.map(|_| monitor.finish());
+    log_rate(e.label, &result, usage.as_ref());
+    Ok(RatePoint {
+        target: e.label.to_owned(),
+        result,
+        usage,
+    })
+}
+
+async fn measure_streams(
+    client: &Client,
+    e: &Endpoint,
+    run: StreamRun,
+) -> Result<StreamPoint, BoxError> {
+    settle(e.pid).await;
+    let target = e.target(true)?;
+    let monitor = Monitor::start(e.pid);
+    let result: StreamResult = streams::run(client, &target, run).await?;
+    let usage = e.pid.map(|_| monitor.finish());
+    eprintln!(
+        "  {:<17} streams c={:<5} ok {:>6} failed {:>5}  first chunk p50 {:>9.1} µs p99 {:>9.1} µs  gap p50 {:>7.2} ms p99 {:>7.2} ms  stalls {}{}",
+        e.label,
+        run.concurrency,
+        result.streams_ok,
+        result.streams_failed,
+        result.first_chunk.p50_us,
+        result.first_chunk.p99_us,
+        result.gap.p50_us / 1000.0,
+        result.gap.p99_us / 1000.0,
+        result.stalls,
+        usage_note(usage.as_ref()),
+    );
+    Ok(StreamPoint {
+        target: e.label.to_owned(),
+        result,
+        usage,
+    })
+}
+
+/// Doubles the rate until a run fails (≥ 1 % errors), then bisects between the last pass
+/// and the first failure three times.
+async fn search(client: &Client, e: &Endpoint, t: &Timing) -> Result<Search, BoxError> {
+    let mut steps = Vec::new();
+    let step = |rps| RateRun {
+        rps,
+        duration: t.step,
+        warmup: t.warmup.min(Duration::from_secs(1)),
+        timeout: TIMEOUT,
+        max_in_flight: 4096,
+    };
+    let passes = |p: &RatePoint| p.result.error_rate < 0.01;
+    let (mut lo, mut hi) = (0.0, None);
+    let mut rps = SEARCH_START;
+    while rps <= SEARCH_CAP {
+        let point = measure_rate(client, e, step(rps)).await?;
+        let ok = passes(&point);
+        steps.push(point);
+        if !ok {
+            hi = Some(rps);
+            break;
+        }
+        lo = rps;
+        rps *= 2.0;
+    }
+    if let Some(mut hi) = hi {
+        for _ in 0..3 {
+            let mid = ((lo + hi) / 2.0 / 50.0).round() * 50.0;
+            if mid <= lo || mid >= hi {
+                break;
+            }
+            let point = measure_rate(client, e, step(mid)).await?;
+            if passes(&point) {
+                lo = mid
+            } else {
+                hi = mid
+            }
+            steps.push(point);
+        }
+    }
+    eprintln!("  {:<17} highest rate with < 1% errors: {lo} RPS", e.label);
+    Ok(Search {
+        target: e.label.to_owned(),
+        max_ok_rps: lo,
+        steps,
+    })
+}
+
+/// Lets an overloaded gateway finish its backlog before the next phase: waits (at most
+/// 20 s) until it uses under a fifth of a core, plus a short pause for sockets to close.
+async fn settle(pid: Option<u32>) {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let Some(pid) = pid else { return };
+    let pids = tree(pid);
+    let until = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < until {
+        let before = cpu_seconds(&pids);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if cpu_seconds(&pids) - before < 0.1 {
+            return;
+        }
+    }
+}
+
+fn usage_note(usage: Option<&Usage>) -> String {
+    usage.map_or_else(String::new, |u| {
+        format!(
+            "  gateway {:.2} cores, RSS max {:.1} MiB",
+            u.cores, u.max_rss_mib
+        )
+    })
+}
+
+fn log_rate(label: &str, r: &RateResult, usage: Option<&Usage>) {
+    eprintln!(
+        "  {label:<17} {:>7.0} RPS  ok {:>7} err {:>5} ({:.2}%)  p50 {:>8.1} µs p90 {:>8.1} µs p99 {:>9.1} µs  lag p99 {:>6.1} µs{}",
+        r.target_rps,
+        r.ok,
+        r.errors.total(),
+        r.error_rate * 100.0,
+        r.latency.p50_us,
+        r.latency.p90_us,
+        r.latency.p99_us,
+        r.lag.p99_us,
+        usage_note(usage),
+    );
+}
