@@ -183,7 +183,7 @@ fn latency(
         }
     }
     let mut slowest: Vec<(Duration, &String)> = per_query.into_iter().zip(queries).collect();
-    slowest.sort_by(|a, b| b.0.cmp(&a.0));
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
     for (d, q) in slowest.iter().take(8) {
         eprintln!(
             "  slow: {:.2} ms  {q}",

@@ -126,15 +126,13 @@ pub fn add_typos(text: &str, seed: u64) -> String {
         .collect();
     let mut changed = false;
     for &i in &eligible {
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             words[i] = mistype(&words[i], &mut rng);
             changed = true;
         }
     }
-    if !changed {
-        if let Some(&i) = eligible.iter().max_by_key(|&&i| words[i].len()) {
-            words[i] = mistype(&words[i], &mut rng);
-        }
+    if !changed && let Some(&i) = eligible.iter().max_by_key(|&&i| words[i].len()) {
+        words[i] = mistype(&words[i], &mut rng);
     }
     words.join(" ")
 }

@@ -130,10 +130,10 @@ impl Walk {
                 {
                     let level = 4 + self.dl_depth;
                     self.heading = Some((level, node.id(), String::new()));
-                    if let Some(dl) = node.parent() {
-                        if self.def_lists.last().map(|d| d.0) != Some(dl.id()) {
-                            self.def_lists.push((dl.id(), level));
-                        }
+                    if let Some(dl) = node.parent()
+                        && self.def_lists.last().map(|d| d.0) != Some(dl.id())
+                    {
+                        self.def_lists.push((dl.id(), level));
                     }
                     return;
                 }
@@ -176,15 +176,15 @@ impl Walk {
         }
         if name == "dl" {
             self.dl_depth = self.dl_depth.saturating_sub(1);
-            if let Some(&(id, level)) = self.def_lists.last() {
-                if id == node.id() {
-                    // Text after the list belongs to the heading the list sat under again.
-                    self.def_lists.pop();
-                    self.stack.retain(|(l, _, _)| *l < level);
-                    self.push_section();
-                    self.current.headings = self.stack.iter().map(|(_, t, _)| t.clone()).collect();
-                    self.current.anchor = self.stack.last().and_then(|(_, _, a)| a.clone());
-                }
+            if let Some(&(id, level)) = self.def_lists.last()
+                && id == node.id()
+            {
+                // Text after the list belongs to the heading the list sat under again.
+                self.def_lists.pop();
+                self.stack.retain(|(l, _, _)| *l < level);
+                self.push_section();
+                self.current.headings = self.stack.iter().map(|(_, t, _)| t.clone()).collect();
+                self.current.anchor = self.stack.last().and_then(|(_, _, a)| a.clone());
             }
         }
     }
@@ -266,10 +266,8 @@ fn heading_anchor(node: NodeRef<'_, Node>) -> Option<String> {
         return Some(id.to_string());
     }
     let opens_parent = node.prev_siblings().all(|s| !s.value().is_element());
-    if opens_parent {
-        if let Some(id) = node.parent().and_then(|p| p.value().as_element()?.id()) {
-            return Some(id.to_string());
-        }
+    if opens_parent && let Some(id) = node.parent().and_then(|p| p.value().as_element()?.id()) {
+        return Some(id.to_string());
     }
     node.descendants().find_map(|d| {
         let a = d.value().as_element()?;

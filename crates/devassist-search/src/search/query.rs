@@ -85,10 +85,8 @@ pub(crate) fn quote(text: &str) -> String {
 /// `"a" OR "b" OR "c"*`: any term may match; BM25 ranks by how many and how rare.
 pub(crate) fn any_of<'a>(words: impl Iterator<Item = &'a str>, prefix_last: bool) -> String {
     let mut parts: Vec<String> = words.map(quote).collect();
-    if prefix_last {
-        if let Some(last) = parts.last_mut() {
-            last.push('*');
-        }
+    if prefix_last && let Some(last) = parts.last_mut() {
+        last.push('*');
     }
     parts.join(" OR ")
 }

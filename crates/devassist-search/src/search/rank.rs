@@ -122,10 +122,10 @@ pub(crate) fn signals(m: &Matcher, title: &str, headings: &str, body: &str) -> S
                 if field < 2 {
                     in_heading[i] = in_heading[i].max(credit);
                 }
-                if let Some(p) = prev {
-                    if i == p + 1 {
-                        pairs[p] = true;
-                    }
+                if let Some(p) = prev
+                    && i == p + 1
+                {
+                    pairs[p] = true;
                 }
             }
             prev = matched.map(|(i, _)| i);
