@@ -28,6 +28,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(surfaces::ollama::routes())
         .merge(surfaces::openai::routes())
+        .merge(surfaces::gitlab::routes())
         .merge(status::routes())
         .layer(axum::middleware::from_fn(guard::request_id::layer))
         .with_state(state)

@@ -29,6 +29,8 @@ pub struct Gateway {
     pub router: Router,
     pub pool: Pool,
     pub features: Features,
+    /// The GitLab surface's allow-listed endpoints and their clients.
+    pub gitlab: crate::surfaces::gitlab::GitLabState,
     pub max_body_bytes: usize,
     pub started_at: Instant,
 }
@@ -39,6 +41,7 @@ impl Gateway {
             router,
             pool,
             features: settings.features.clone(),
+            gitlab: crate::surfaces::gitlab::GitLabState::new(settings.gitlab.clone()),
             max_body_bytes: settings.server.max_body_bytes,
             started_at: Instant::now(),
         }

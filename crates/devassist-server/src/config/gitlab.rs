@@ -96,24 +96,40 @@ pub fn validate(raw: RawGitLab, p: &mut impl FnMut(String, String)) -> GitLabSet
             }),
             None => p(
                 at,
-                format!("`{raw_url}` must be an http or https URL without credentials, query or fragment"),
+                format!(
+                    "`{raw_url}` must be an http or https URL without credentials, query or fragment"
+                ),
             ),
         }
     }
     if let Some(n) = raw.endpoint_context_length {
         if n == 0 {
-            p("gitlab.endpoint_context_length".into(), "must be greater than 0".into());
+            p(
+                "gitlab.endpoint_context_length".into(),
+                "must be greater than 0".into(),
+            );
         }
         out.endpoint_context_length = n;
     }
     for (key, value, target) in [
-        ("endpoint_connect_timeout", raw.endpoint_connect_timeout, &mut out.endpoint_connect_timeout),
-        ("endpoint_timeout", raw.endpoint_timeout, &mut out.endpoint_timeout),
+        (
+            "endpoint_connect_timeout",
+            raw.endpoint_connect_timeout,
+            &mut out.endpoint_connect_timeout,
+        ),
+        (
+            "endpoint_timeout",
+            raw.endpoint_timeout,
+            &mut out.endpoint_timeout,
+        ),
     ] {
         if let Some(t) = value {
             match humantime::parse_duration(&t) {
                 Ok(d) => *target = d,
-                Err(e) => p(format!("gitlab.{key}"), format!("`{t}` is not a duration like `30s`: {e}")),
+                Err(e) => p(
+                    format!("gitlab.{key}"),
+                    format!("`{t}` is not a duration like `30s`: {e}"),
+                ),
             }
         }
     }
@@ -127,14 +143,38 @@ mod tests {
     #[test]
     fn keys_ignore_case_default_ports_and_trailing_slashes() {
         let k = |s| endpoint_key(s);
-        assert_eq!(k("http://llm.internal:8000/v1"), Some("http://llm.internal:8000/v1".into()));
-        assert_eq!(k("HTTP://LLM.Internal:8000/v1/"), k("http://llm.internal:8000/v1"));
-        assert_eq!(k("https://llm.internal/v1"), k("https://llm.internal:443/v1"));
-        assert_eq!(k("http://llm.internal/v1/../v1"), k("http://llm.internal:80/v1"));
-        assert_eq!(k("http://llm.internal:8000"), k("http://llm.internal:8000/"));
-        assert_ne!(k("http://llm.internal:8000/v1"), k("http://llm.internal:8001/v1"));
-        assert_ne!(k("http://llm.internal:8000/v1"), k("https://llm.internal:8000/v1"));
-        assert_ne!(k("http://llm.internal:8000/v1"), k("http://llm.internal:8000/v1/chat"));
+        assert_eq!(
+            k("http://llm.internal:8000/v1"),
+            Some("http://llm.internal:8000/v1".into())
+        );
+        assert_eq!(
+            k("HTTP://LLM.Internal:8000/v1/"),
+            k("http://llm.internal:8000/v1")
+        );
+        assert_eq!(
+            k("https://llm.internal/v1"),
+            k("https://llm.internal:443/v1")
+        );
+        assert_eq!(
+            k("http://llm.internal/v1/../v1"),
+            k("http://llm.internal:80/v1")
+        );
+        assert_eq!(
+            k("http://llm.internal:8000"),
+            k("http://llm.internal:8000/")
+        );
+        assert_ne!(
+            k("http://llm.internal:8000/v1"),
+            k("http://llm.internal:8001/v1")
+        );
+        assert_ne!(
+            k("http://llm.internal:8000/v1"),
+            k("https://llm.internal:8000/v1")
+        );
+        assert_ne!(
+            k("http://llm.internal:8000/v1"),
+            k("http://llm.internal:8000/v1/chat")
+        );
         for bad in [
             "http://user:pw@llm.internal:8000/v1",
             "http://llm.internal:8000/v1?x=1",
@@ -165,7 +205,11 @@ mod tests {
         let paths: Vec<&str> = problems.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(
             paths,
-            ["gitlab.allowed_endpoints[1]", "gitlab.allowed_endpoints[2]", "gitlab.endpoint_timeout"]
+            [
+                "gitlab.allowed_endpoints[1]",
+                "gitlab.allowed_endpoints[2]",
+                "gitlab.endpoint_timeout"
+            ]
         );
         assert!(s.allowed("http://a:1/v1").is_some());
         assert!(s.allowed("http://a:2/v1").is_none());

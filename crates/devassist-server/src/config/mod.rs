@@ -4,6 +4,7 @@
 
 mod env;
 pub mod features;
+pub mod gitlab;
 pub mod raw;
 pub mod secret;
 pub mod settings;

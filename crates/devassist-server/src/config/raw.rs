@@ -27,6 +27,9 @@ pub struct RawConfig {
     /// Which model serves each feature, and per-feature defaults.
     #[serde(default)]
     pub features: super::features::RawFeatures,
+    /// The GitLab AI Gateway surface: allow-listed model endpoints.
+    #[serde(default)]
+    pub gitlab: super::gitlab::RawGitLab,
 }
 
 #[derive(Debug, Default, Deserialize)]

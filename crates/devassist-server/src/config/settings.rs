@@ -14,6 +14,7 @@ pub struct Settings {
     pub models: Vec<ModelSettings>,
     pub engine: EngineSettings,
     pub features: super::Features,
+    pub gitlab: super::gitlab::GitLabSettings,
 }
 
 #[derive(Debug, Clone)]

@@ -133,6 +133,7 @@ pub fn validate(
         .flat_map(|m: &ModelSettings| std::iter::once(m.name.clone()).chain(m.aliases.clone()))
         .collect();
     let features = super::features::validate(raw.features, &names, &mut p);
+    let gitlab = super::gitlab::validate(raw.gitlab, &mut p);
 
     (problems.len() == before).then(|| Settings {
         server: ServerSettings {
@@ -146,6 +147,7 @@ pub fn validate(
         models,
         engine,
         features,
+        gitlab,
     })
 }
 

@@ -3,6 +3,7 @@
 
 pub mod dialect;
 pub mod extract;
+pub mod gitlab;
 pub mod ollama;
 pub mod openai;
 pub mod stream;

@@ -25,7 +25,10 @@ impl GitLabDialect {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(json!({"detail": err.message})),
             ),
-            ErrorKind::Unauthorized => (StatusCode::UNAUTHORIZED, Some(json!({"error": err.message}))),
+            ErrorKind::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                Some(json!({"error": err.message})),
+            ),
             ErrorKind::Forbidden => (StatusCode::FORBIDDEN, Some(json!({"detail": err.message}))),
             ErrorKind::NotFound if err.origin == Origin::Client => {
                 (StatusCode::NOT_FOUND, Some(json!({"detail": err.message})))
@@ -80,10 +83,10 @@ impl Dialect for GitLabDialect {
             )
                 .into_response(),
         };
-        if let Some(after) = err.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&after.as_secs().max(1).to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(after) = err.retry_after
+            && let Ok(v) = HeaderValue::from_str(&after.as_secs().max(1).to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp.extensions_mut().insert(Arc::new(err));
         resp
@@ -172,15 +175,26 @@ mod tests {
 
     #[tokio::test]
     async fn client_errors_keep_their_message() {
-        let (status, body) =
-            body_of(GitLabDialect::error_response(GatewayError::forbidden("feature code_completion is disabled"))).await;
-        assert_eq!((status, body.as_str()), (403, r#"{"detail":"feature code_completion is disabled"}"#));
-        let (status, body) = body_of(GitLabDialect::error_response(GatewayError::internal("boom"))).await;
+        let (status, body) = body_of(GitLabDialect::error_response(GatewayError::forbidden(
+            "feature code_completion is disabled",
+        )))
+        .await;
+        assert_eq!(
+            (status, body.as_str()),
+            (403, r#"{"detail":"feature code_completion is disabled"}"#)
+        );
+        let (status, body) = body_of(GitLabDialect::error_response(GatewayError::internal(
+            "boom",
+        )))
+        .await;
         assert_eq!((status, body.as_str()), (500, "Internal Server Error"));
         let (status, body) = body_of(GitLabDialect::error_response(GatewayError::unauthorized(
             "No authorization header presented",
         )))
         .await;
-        assert_eq!((status, body.as_str()), (401, r#"{"error":"No authorization header presented"}"#));
+        assert_eq!(
+            (status, body.as_str()),
+            (401, r#"{"error":"No authorization header presented"}"#)
+        );
     }
 }

@@ -10,12 +10,28 @@ use std::io::{self, Write};
 struct PythonFormatter;
 
 impl Formatter for PythonFormatter {
-    fn begin_array_value<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
-        if first { Ok(()) } else { writer.write_all(b", ") }
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
     }
 
-    fn begin_object_key<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
-        if first { Ok(()) } else { writer.write_all(b", ") }
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
     }
 
     fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
@@ -24,7 +40,11 @@ impl Formatter for PythonFormatter {
 
     /// serde escapes quotes, backslashes and control characters itself; what is left to do
     /// is `ensure_ascii`: DEL and everything above ASCII as UTF-16 escapes.
-    fn write_string_fragment<W: ?Sized + Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
             if c.is_ascii() && c != '\x7f' {
@@ -64,7 +84,10 @@ mod tests {
             dumps(&json!({"choices": [{"delta": {"content": "a\n\"b\"\t"}, "index": 0}]})),
             r#"{"choices": [{"delta": {"content": "a\n\"b\"\t"}, "index": 0}]}"#
         );
-        assert_eq!(dumps(&json!("é😀\u{7f}\u{1}")), r#""\u00e9\ud83d\ude00\u007f\u0001""#);
+        assert_eq!(
+            dumps(&json!("é😀\u{7f}\u{1}")),
+            r#""\u00e9\ud83d\ude00\u007f\u0001""#
+        );
         assert_eq!(dumps(&json!(null)), "null");
         assert_eq!(dumps(&json!([1, [], {}])), "[1, [], {}]");
     }

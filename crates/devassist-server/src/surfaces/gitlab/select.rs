@@ -43,7 +43,11 @@ impl GitLabState {
     }
 
     /// The client for an allow-listed endpoint and API key, built on first use.
-    fn client(&self, endpoint: &AllowedEndpoint, api_key: Option<&str>) -> Result<Arc<dyn Backend>, GatewayError> {
+    fn client(
+        &self,
+        endpoint: &AllowedEndpoint,
+        api_key: Option<&str>,
+    ) -> Result<Arc<dyn Backend>, GatewayError> {
         let key = (endpoint.key.clone(), api_key.map(str::to_owned));
         let mut clients = self
             .clients
@@ -82,7 +86,10 @@ pub enum Via {
     /// A model from `[[models]]`, through the pool.
     Configured(Arc<ModelEntry>),
     /// An allow-listed endpoint, with the model named by the request.
-    Endpoint { backend: Arc<dyn Backend>, model: String },
+    Endpoint {
+        backend: Arc<dyn Backend>,
+        model: String,
+    },
 }
 
 /// The chosen model and how to prompt it.
@@ -98,7 +105,12 @@ pub struct Target {
 
 impl Target {
     /// Starts the generation; errors before the first event come back as `Err`.
-    pub async fn start(&self, st: &AppState, req: GenerateRequest, ctx: &CallContext) -> Result<Started, GatewayError> {
+    pub async fn start(
+        &self,
+        st: &AppState,
+        req: GenerateRequest,
+        ctx: &CallContext,
+    ) -> Result<Started, GatewayError> {
         match &self.via {
             Via::Configured(route) => st.generate(route, self.feature, req, ctx).await,
             Via::Endpoint { backend, model } => {
@@ -106,7 +118,10 @@ impl Target {
                 req.model = model.clone();
                 let mut stream = backend.generate(req, ctx).await?;
                 match stream.next().await {
-                    Some(Ok(first)) => Ok(Started { first, rest: stream }),
+                    Some(Ok(first)) => Ok(Started {
+                        first,
+                        rest: stream,
+                    }),
                     Some(Err(e)) => Err(e),
                     None => Err(GatewayError::backend_error("the backend sent no response")),
                 }
@@ -164,8 +179,11 @@ pub fn select(st: &AppState, feature: Feature, m: &ModelFields) -> Result<Target
             Some(endpoint) => {
                 st.check_feature(feature)?;
                 if let Some(model) = requested_model {
-                    let backend = st.gitlab.client(endpoint, m.api_key.as_deref().filter(|k| !k.is_empty()))?;
-                    let family = gitlab_family(m.name.as_deref()).unwrap_or_else(|| detect(model, None));
+                    let backend = st
+                        .gitlab
+                        .client(endpoint, m.api_key.as_deref().filter(|k| !k.is_empty()))?;
+                    let family =
+                        gitlab_family(m.name.as_deref()).unwrap_or_else(|| detect(model, None));
                     return Ok(Target {
                         via: Via::Endpoint {
                             backend,
@@ -202,12 +220,18 @@ mod tests {
 
     #[test]
     fn identifiers_split_on_the_first_slash() {
-        assert_eq!(identifier_model(Some("custom_openai/Codestral-22B")), Some("Codestral-22B"));
+        assert_eq!(
+            identifier_model(Some("custom_openai/Codestral-22B")),
+            Some("Codestral-22B")
+        );
         assert_eq!(
             identifier_model(Some("custom_openai/mistralai/Mistral-7B-Instruct-v0.3")),
             Some("mistralai/Mistral-7B-Instruct-v0.3")
         );
-        assert_eq!(identifier_model(Some("Codestral-22B")), Some("Codestral-22B"));
+        assert_eq!(
+            identifier_model(Some("Codestral-22B")),
+            Some("Codestral-22B")
+        );
         assert_eq!(identifier_model(Some("")), None);
         assert_eq!(identifier_model(Some("custom_openai/")), None);
         assert_eq!(identifier_model(None), None);
@@ -215,11 +239,23 @@ mod tests {
 
     #[test]
     fn gitlab_model_names_map_to_families() {
-        assert_eq!(gitlab_family(Some("codestral")), Some(PromptFamily::Codestral));
-        assert_eq!(gitlab_family(Some("deepseekcoder")), Some(PromptFamily::DeepSeekCoder));
-        assert_eq!(gitlab_family(Some("mixtral")), Some(PromptFamily::MistralInstruct));
+        assert_eq!(
+            gitlab_family(Some("codestral")),
+            Some(PromptFamily::Codestral)
+        );
+        assert_eq!(
+            gitlab_family(Some("deepseekcoder")),
+            Some(PromptFamily::DeepSeekCoder)
+        );
+        assert_eq!(
+            gitlab_family(Some("mixtral")),
+            Some(PromptFamily::MistralInstruct)
+        );
         assert_eq!(gitlab_family(Some("gpt")), Some(PromptFamily::GenericChat));
-        assert_eq!(gitlab_family(Some("qwen2.5-coder")), Some(PromptFamily::QwenCoder));
+        assert_eq!(
+            gitlab_family(Some("qwen2.5-coder")),
+            Some(PromptFamily::QwenCoder)
+        );
         assert_eq!(gitlab_family(Some("something-else")), None);
         assert_eq!(gitlab_family(None), None);
     }
@@ -236,7 +272,7 @@ mod tests {
         assert!(matches!((&a, &b), (Some(a), Some(b)) if Arc::ptr_eq(a, b)));
         assert!(state.client(&ep(1), None).is_ok());
         assert_eq!(state.client_count(), 2);
-        for port in 2..200 {
+        for port in 2..=(MAX_CLIENTS as u16 + 4) {
             assert!(state.client(&ep(port), None).is_ok());
         }
         assert_eq!(state.client_count(), MAX_CLIENTS);

@@ -137,7 +137,13 @@ impl Checker {
 
     /// A string of at most `max` characters, stripped of surrounding whitespace first when
     /// `strip` is set (pydantic's `strip_whitespace`).
-    pub fn string(&mut self, v: &Value, loc: &Loc, max: Option<usize>, strip: bool) -> Option<String> {
+    pub fn string(
+        &mut self,
+        v: &Value,
+        loc: &Loc,
+        max: Option<usize>,
+        strip: bool,
+    ) -> Option<String> {
         let Value::String(s) = v else {
             self.issue("string_type", loc, "Input should be a valid string", v);
             return None;
@@ -186,15 +192,21 @@ impl Checker {
     }
 
     /// A boolean in pydantic's lax mode; absent or null is `default`.
-    pub fn opt_bool(&mut self, obj: &Map<String, Value>, key: &str, loc: &Loc, default: bool) -> bool {
+    pub fn opt_bool(
+        &mut self,
+        obj: &Map<String, Value>,
+        key: &str,
+        loc: &Loc,
+        default: bool,
+    ) -> bool {
         let Some(v) = Self::optional(obj, key) else {
             return default;
         };
         let parsed = match v {
             Value::Bool(b) => Some(*b),
             Value::Number(n) => match n.as_f64() {
-                Some(x) if x == 0.0 => Some(false),
-                Some(x) if x == 1.0 => Some(true),
+                Some(0.0) => Some(false),
+                Some(1.0) => Some(true),
                 _ => None,
             },
             Value::String(s) => match s.to_ascii_lowercase().as_str() {
@@ -205,7 +217,11 @@ impl Checker {
             _ => None,
         };
         parsed.unwrap_or_else(|| {
-            let kind = if v.is_string() || v.is_number() { "bool_parsing" } else { "bool_type" };
+            let kind = if v.is_string() || v.is_number() {
+                "bool_parsing"
+            } else {
+                "bool_type"
+            };
             let msg = if kind == "bool_parsing" {
                 "Input should be a valid boolean, unable to interpret input"
             } else {
@@ -219,9 +235,11 @@ impl Checker {
     /// An integer in pydantic's lax mode.
     pub fn int(&mut self, v: &Value, loc: &Loc) -> Option<i64> {
         let parsed = match v {
-            Value::Number(n) => n
-                .as_i64()
-                .or_else(|| n.as_f64().filter(|x| x.fract() == 0.0 && x.abs() < 9.0e15).map(|x| x as i64)),
+            Value::Number(n) => n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|x| x.fract() == 0.0 && x.abs() < 9.0e15)
+                    .map(|x| x as i64)
+            }),
             Value::String(s) => s.trim().parse::<i64>().ok(),
             Value::Bool(_) => None,
             _ => None,
@@ -244,7 +262,13 @@ impl Checker {
     }
 
     /// A list with at most `max` (and at least `min`) items.
-    pub fn list<'a>(&mut self, v: &'a Value, loc: &Loc, min: usize, max: Option<usize>) -> Option<&'a [Value]> {
+    pub fn list<'a>(
+        &mut self,
+        v: &'a Value,
+        loc: &Loc,
+        min: usize,
+        max: Option<usize>,
+    ) -> Option<&'a [Value]> {
         let Value::Array(items) = v else {
             self.issue("list_type", loc, "Input should be a valid list", v);
             return None;
@@ -278,7 +302,12 @@ impl Checker {
     }
 
     /// One of a closed set of strings (a Python `Literal` or `StrEnum`).
-    pub fn choice(&mut self, v: &Value, loc: &Loc, allowed: &[&'static str]) -> Option<&'static str> {
+    pub fn choice(
+        &mut self,
+        v: &Value,
+        loc: &Loc,
+        allowed: &[&'static str],
+    ) -> Option<&'static str> {
         if let Value::String(s) = v
             && let Some(found) = allowed.iter().find(|a| **a == s.as_str())
         {
@@ -376,8 +405,14 @@ mod tests {
     fn string_limits_count_characters_after_stripping() {
         let mut c = Checker::default();
         let loc = Loc::body().key("f");
-        assert_eq!(c.string(&json!("  ab  "), &loc, Some(2), true), Some("ab".to_owned()));
-        assert_eq!(c.string(&json!("ééé"), &loc, Some(3), false), Some("ééé".to_owned()));
+        assert_eq!(
+            c.string(&json!("  ab  "), &loc, Some(2), true),
+            Some("ab".to_owned())
+        );
+        assert_eq!(
+            c.string(&json!("ééé"), &loc, Some(3), false),
+            Some("ééé".to_owned())
+        );
         assert_eq!(c.string(&json!("abc"), &loc, Some(2), false), None);
         assert_eq!(c.string(&json!(5), &loc, None, false), None);
         let kinds: Vec<&str> = c.issues.iter().map(|i| i.kind).collect();
@@ -395,13 +430,22 @@ mod tests {
         assert_eq!(c.int(&json!(3.5), &loc), None);
         assert!(c.list(&json!([1, 2, 3]), &loc, 1, Some(2)).is_none());
         assert!(c.list(&json!([]), &loc, 1, None).is_none());
-        assert_eq!(c.issues[1].msg, "List should have at most 2 items after validation, not 3");
-        assert_eq!(c.issues[2].msg, "List should have at least 1 item after validation, not 0");
+        assert_eq!(
+            c.issues[1].msg,
+            "List should have at most 2 items after validation, not 3"
+        );
+        assert_eq!(
+            c.issues[2].msg,
+            "List should have at least 1 item after validation, not 0"
+        );
         assert_eq!(
             c.choice(&json!("bot"), &loc, &["system", "user", "assistant"]),
             None
         );
-        assert_eq!(c.issues[3].msg, "Input should be 'system', 'user' or 'assistant'");
+        assert_eq!(
+            c.issues[3].msg,
+            "Input should be 'system', 'user' or 'assistant'"
+        );
     }
 
     #[test]

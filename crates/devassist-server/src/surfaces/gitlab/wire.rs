@@ -120,7 +120,13 @@ fn context_items(c: &mut Checker, obj: &Map<String, Value>, loc: &Loc) -> Vec<Co
 }
 
 /// Messages of `prompt_version: 3` and of chat payloads: `{role, content}`.
-pub fn messages(c: &mut Checker, v: &Value, loc: &Loc, min: usize, max: Option<usize>) -> Option<Vec<Message>> {
+pub fn messages(
+    c: &mut Checker,
+    v: &Value,
+    loc: &Loc,
+    min: usize,
+    max: Option<usize>,
+) -> Option<Vec<Message>> {
     let items = c.list(v, loc, min, max)?;
     let mut out = Vec::with_capacity(items.len());
     let mut ok = true;
@@ -176,7 +182,13 @@ fn prompt_version(c: &mut Checker, obj: &Map<String, Value>, loc: &Loc) -> Optio
     }
 }
 
-fn prompt(c: &mut Checker, obj: &Map<String, Value>, loc: &Loc, version: u8, use_case: UseCase) -> Option<PromptField> {
+fn prompt(
+    c: &mut Checker,
+    obj: &Map<String, Value>,
+    loc: &Loc,
+    version: u8,
+    use_case: UseCase,
+) -> Option<PromptField> {
     // Generations require `prompt` for versions 2 and 3; completions allow it to be null.
     let required = use_case == UseCase::Generations;
     let value = if required {
@@ -189,7 +201,9 @@ fn prompt(c: &mut Checker, obj: &Map<String, Value>, loc: &Loc, version: u8, use
         1 => Some(PromptField::Built),
         2 => match value {
             None | Some(Value::Null) if !required => Some(PromptField::Text(None)),
-            Some(v) => c.string(v, &at, None, false).map(|s| PromptField::Text(Some(s))),
+            Some(v) => c
+                .string(v, &at, None, false)
+                .map(|s| PromptField::Text(Some(s))),
             None => None,
         },
         _ => match value {
@@ -250,7 +264,11 @@ pub struct EditorBody {
     pub context: Vec<ContextItem>,
 }
 
-const COMPONENT_TYPES: [&str; 3] = ["code_editor_completion", "code_editor_generation", "code_context"];
+const COMPONENT_TYPES: [&str; 3] = [
+    "code_editor_completion",
+    "code_editor_generation",
+    "code_context",
+];
 
 /// Decodes a v3/v4 body. Only the first editor component runs, as in GitLab; `code_context`
 /// components become snippets.
@@ -275,7 +293,10 @@ pub fn editor(c: &mut Checker, body: &Value) -> Option<EditorBody> {
             continue;
         };
         let at = at.key(kind);
-        let Some(payload) = c.required(o, "payload", &at).and_then(|p| c.object(p, &at.key("payload"))) else {
+        let Some(payload) = c
+            .required(o, "payload", &at)
+            .and_then(|p| c.object(p, &at.key("payload")))
+        else {
             continue;
         };
         let pl = at.key("payload");
@@ -296,12 +317,14 @@ pub fn editor(c: &mut Checker, body: &Value) -> Option<EditorBody> {
         let file_name = c.req_string(payload, "file_name", &pl, Some(255), true);
         let above = c.req_string(payload, "content_above_cursor", &pl, Some(100_000), false);
         let below = c.req_string(payload, "content_below_cursor", &pl, Some(100_000), false);
-        let language_identifier = c.opt_string(payload, "language_identifier", &pl, Some(255), false);
+        let language_identifier =
+            c.opt_string(payload, "language_identifier", &pl, Some(255), false);
         let stream = c.opt_bool(payload, "stream", &pl, false);
         let max_prompt = if generation { Some(400_000) } else { None };
         let prompt = c.opt_string(payload, "prompt", &pl, max_prompt, false);
         let model = model_fields(c, payload, &pl);
-        if let (None, Some(file_name), Some(above), Some(below)) = (&first, file_name, above, below) {
+        if let (None, Some(file_name), Some(above), Some(below)) = (&first, file_name, above, below)
+        {
             first = Some(EditorBody {
                 generation,
                 current_file: CurrentFile {
@@ -363,18 +386,25 @@ pub fn chat(c: &mut Checker, body: &Value) -> Option<ChatBody> {
     let at = list_loc.index(0);
     let comp = components.first().and_then(|v| c.object(v, &at))?;
     c.req_string(comp, "type", &at, Some(100), false);
-    if let Some(meta) = c.required(comp, "metadata", &at).and_then(|m| c.object(m, &at.key("metadata"))) {
+    if let Some(meta) = c
+        .required(comp, "metadata", &at)
+        .and_then(|m| c.object(m, &at.key("metadata")))
+    {
         let ml = at.key("metadata");
         c.req_string(meta, "source", &ml, Some(100), false);
         c.req_string(meta, "version", &ml, Some(100), false);
     }
     let pl = at.key("payload");
-    let payload = c.required(comp, "payload", &at).and_then(|p| c.object(p, &pl))?;
+    let payload = c
+        .required(comp, "payload", &at)
+        .and_then(|p| c.object(p, &pl))?;
     let content = c.required(payload, "content", &pl).and_then(|v| {
         let cl = pl.key("content");
         match v {
             Value::Array(_) => messages(c, v, &cl, 1, Some(100)).map(ChatContent::Messages),
-            other => c.string(other, &cl, Some(400_000), false).map(ChatContent::Text),
+            other => c
+                .string(other, &cl, Some(400_000), false)
+                .map(ChatContent::Text),
         }
     });
     let provider = c.opt_string(payload, "provider", &pl, None, false);
