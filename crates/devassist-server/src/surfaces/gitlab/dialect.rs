@@ -100,9 +100,13 @@ pub fn validation_response(issues: Vec<Issue>) -> Response {
         .map(|i| format!("{}: {}", loc_text(i), i.msg))
         .collect::<Vec<_>>()
         .join("; ");
+    #[derive(serde::Serialize)]
+    struct Detail {
+        detail: Vec<Issue>,
+    }
     let mut resp = (
         StatusCode::UNPROCESSABLE_ENTITY,
-        axum::Json(json!({ "detail": issues })),
+        axum::Json(Detail { detail: issues }),
     )
         .into_response();
     // For the access log only: the client gets the list above.

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use devassist_core::prompt::language;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -73,8 +73,9 @@ pub fn lang(file: &CurrentFile) -> String {
         .unwrap_or_default()
 }
 
-/// The `SuggestionsResponse` of `/v2/code/completions` and `/v2/code/generations`.
-pub fn suggestions(model: ModelMeta, text: &str) -> Value {
+/// The `SuggestionsResponse` of `/v2/code/completions` and `/v2/code/generations`, with
+/// the fields in GitLab's order.
+pub fn suggestions(model: ModelMeta, text: &str) -> impl Serialize {
     #[derive(Serialize)]
     struct Body<'a> {
         id: &'static str,
@@ -84,19 +85,18 @@ pub fn suggestions(model: ModelMeta, text: &str) -> Value {
         created: i64,
         choices: Vec<Choice<'a>>,
     }
-    serde_json::to_value(Body {
+    Body {
         id: "id",
         model,
         experiments: [],
         object: "text_completion",
         created: now(),
         choices: choices(text),
-    })
-    .unwrap_or_default()
+    }
 }
 
 /// The `/v3/code/completions` and `/v4/code/suggestions` JSON body.
-pub fn editor(model: ModelMeta, text: &str) -> Value {
+pub fn editor(model: ModelMeta, text: &str) -> impl Serialize {
     #[derive(Serialize)]
     struct Metadata {
         model: ModelMeta,
@@ -107,22 +107,40 @@ pub fn editor(model: ModelMeta, text: &str) -> Value {
         choices: Vec<Choice<'a>>,
         metadata: Metadata,
     }
-    serde_json::to_value(Body {
+    Body {
         choices: choices(text),
         metadata: Metadata {
             model,
             timestamp: now(),
         },
-    })
-    .unwrap_or_default()
+    }
 }
 
 /// The `/v1/chat/*` JSON body.
-pub fn chat(text: &str, provider: Option<&str>, model: Option<&str>) -> Value {
-    json!({
-        "response": text,
-        "metadata": {"provider": provider, "model": model, "timestamp": now()},
-    })
+pub fn chat<'a>(
+    text: &'a str,
+    provider: Option<&'a str>,
+    model: Option<&'a str>,
+) -> impl Serialize {
+    #[derive(Serialize)]
+    struct Metadata<'a> {
+        provider: Option<&'a str>,
+        model: Option<&'a str>,
+        timestamp: i64,
+    }
+    #[derive(Serialize)]
+    struct Body<'a> {
+        response: &'a str,
+        metadata: Metadata<'a>,
+    }
+    Body {
+        response: text,
+        metadata: Metadata {
+            provider,
+            model,
+            timestamp: now(),
+        },
+    }
 }
 
 /// A raw text stream: each chunk as it comes, nothing else.
@@ -209,6 +227,7 @@ impl Stream for Pinged {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     async fn body(resp: Response) -> String {
         let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
@@ -262,9 +281,14 @@ mod tests {
 
     #[test]
     fn empty_suggestions_are_dropped() {
-        let v = suggestions(meta(), "");
+        let v = serde_json::to_value(suggestions(meta(), "")).unwrap_or_default();
         assert_eq!(v["choices"], json!([]));
-        let v = suggestions(meta(), " bool:");
+        let text = serde_json::to_string(&suggestions(meta(), " bool:")).unwrap_or_default();
+        assert!(
+            text.starts_with(r#"{"id":"id","model":{"engine":"agent","#),
+            "{text}"
+        );
+        let v: Value = serde_json::from_str(&text).unwrap_or_default();
         assert_eq!(
             v["choices"],
             json!([{"text": " bool:", "index": 0, "finish_reason": "length"}])

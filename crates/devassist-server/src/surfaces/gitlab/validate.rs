@@ -337,7 +337,12 @@ fn quoted_or_list(items: &[&str]) -> String {
 
 /// FastAPI's body for JSON it cannot parse: the byte position as the last `loc` step.
 pub fn json_invalid(err: &serde_json::Error, body: &[u8]) -> Issue {
-    let position = byte_offset(body, err.line(), err.column());
+    // Python reports where it expected the missing value: the end of the text.
+    let position = if err.is_eof() {
+        String::from_utf8_lossy(body).chars().count()
+    } else {
+        byte_offset(body, err.line(), err.column())
+    };
     Issue {
         kind: "json_invalid",
         loc: Loc::body().index(position),
@@ -365,7 +370,7 @@ fn python_json_error(err: &serde_json::Error) -> &'static str {
     }
 }
 
-/// serde reports 1-based line and column; FastAPI reports a 0-based character position.
+/// serde reports a 1-based line and column; FastAPI a 0-based character position.
 fn byte_offset(body: &[u8], line: usize, column: usize) -> usize {
     let text = String::from_utf8_lossy(body);
     let mut offset = 0;
@@ -460,5 +465,11 @@ mod tests {
         assert_eq!(got["loc"], json!(["body", 15]));
         assert_eq!(got["msg"], "JSON decode error");
         assert_eq!(got["ctx"], json!({"error": "Expecting value"}));
+        // At the end of the text, Python points after the last character.
+        let body = br#"{"prompt_components": ["#;
+        let Err(err) = serde_json::from_slice::<Value>(body) else {
+            unreachable!("the body is not JSON")
+        };
+        assert_eq!(json_invalid(&err, body).loc, Loc::body().index(23));
     }
 }
