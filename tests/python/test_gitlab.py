@@ -509,3 +509,47 @@ def test_feature_turned_off_is_403(env):
         assert hosted.requests == []
     finally:
         gw.stop()
+
+
+def test_v2_chat_agent_streams_final_answer_deltas(env):
+    gw, admin, hosted, _ = env
+    hosted.reset(["It works ", "for negatives é."])
+    body = fixture("v2_chat_agent.json")
+    body["model_metadata"]["endpoint"] = f"{hosted.url}/v1"
+    with httpx.stream("POST", f"{gw.url}/v2/chat/agent", json=body, timeout=20) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "application/x-ndjson; charset=utf-8"
+        raw = r.read().decode()
+    assert raw == (
+        '{"type": "final_answer_delta", "data": {"text": "It works "}}\n'
+        '{"type": "final_answer_delta", "data": {"text": "for negatives \\u00e9."}}\n'
+    )
+    [up] = hosted.requests
+    assert up["path"] == "/v1/chat/completions"
+    assert up["body"]["model"] == "Mistral-7B-Instruct-v0.3"
+    assert up["headers"]["authorization"] == "Bearer sk-self-hosted"
+    # Mistral templates take no system message: the rules open the first user message.
+    roles = [m["role"] for m in up["body"]["messages"]]
+    assert roles == ["user", "assistant", "user"]
+    first = up["body"]["messages"][0]["content"]
+    assert first.startswith("You are GitLab Duo Chat")
+    assert "Not available in this GitLab instance: Merge Requests, Pipelines, Vulnerabilities." in first
+    assert first.endswith(
+        "What does this code do?\n\nCode I selected in `app/even.py`:\n<file>\n"
+        "def is_even(n):\n    return n % 2 == 0\n</file>"
+    )
+    assert up["body"]["messages"][1:] == [
+        {"role": "assistant", "content": "It checks whether n is even."},
+        {"role": "user", "content": "And for negative numbers?"},
+    ]
+
+
+def test_v2_chat_agent_model_failure_is_an_error_event(env):
+    gw, _, _, dead = env
+    body = fixture("v2_chat_agent.json")
+    body["model_metadata"]["endpoint"] = f"http://127.0.0.1:{dead}/v1"
+    r = post(gw, "/v2/chat/agent", body)
+    assert r.status_code == 200
+    assert r.text == '{"type": "error", "data": {"message": "Inference failed", "retryable": false}}\n'
+    r = post(gw, "/v2/chat/agent", {"messages": "hi"})
+    assert r.status_code == 422 and r.json()["detail"][0]["type"] == "list_type"

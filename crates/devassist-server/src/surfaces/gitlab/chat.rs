@@ -1,6 +1,7 @@
 //! `POST /v1/chat/{chat_invokable}`: one prompt component, answered by the chat model.
 //! GitLab ignores `params` on the self-hosted path, and so does this.
 
+use super::answer;
 use super::dialect::Rejection;
 use super::encode;
 use super::plan;
@@ -65,10 +66,10 @@ async fn run(
     };
     let started = target.start(&st, plan.request, &ctx).await?;
     if b.stream {
-        let chunks = plan::text_stream(started, &plan.clean, rid.as_str().to_owned());
+        let chunks = answer::text_stream(started, &plan.clean, rid.as_str().to_owned());
         return Ok(encode::raw_stream(chunks));
     }
-    let (text, _) = plan::whole(started, &plan.clean).await?;
+    let (text, _) = answer::whole(started, &plan.clean).await?;
     Ok(axum::Json(encode::chat(
         &text,
         b.provider.as_deref(),

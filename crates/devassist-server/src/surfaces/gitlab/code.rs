@@ -1,5 +1,6 @@
 //! `POST /v2/code/completions` (and its alias `/v2/completions`) and `POST /v2/code/generations`.
 
+use super::answer;
 use super::dialect::Rejection;
 use super::encode::{self, ModelMeta};
 use super::plan::{self, Instruction};
@@ -110,10 +111,10 @@ async fn run(
     };
     let started = target.start(&st, plan.request, &ctx).await?;
     if b.stream {
-        let chunks = plan::text_stream(started, &plan.clean, rid.as_str().to_owned());
+        let chunks = answer::text_stream(started, &plan.clean, rid.as_str().to_owned());
         return Ok(encode::raw_stream(chunks));
     }
-    let (text, collected) = plan::whole(started, &plan.clean).await?;
+    let (text, collected) = answer::whole(started, &plan.clean).await?;
     meta.tokens_consumption_metadata = plan.tokens.map(|mut t| {
         t.output_tokens = collected.usage.completion_tokens as usize;
         t

@@ -2,6 +2,7 @@
 //! streams): the editor-component API. GitLab serves it only with its own cloud models;
 //! here the admin's models serve it like the v2 endpoints.
 
+use super::answer;
 use super::dialect::Rejection;
 use super::encode::{self, ModelMeta};
 use super::plan::{self, Instruction};
@@ -78,12 +79,12 @@ async fn run(
     };
     let started = target.start(&st, plan.request, &ctx).await?;
     if b.stream {
-        let chunks = plan::text_stream(started, &plan.clean, rid.as_str().to_owned());
+        let chunks = answer::text_stream(started, &plan.clean, rid.as_str().to_owned());
         return Ok(match framing {
             Framing::Raw => encode::raw_stream(chunks),
             Framing::Sse => encode::sse_stream(meta, chunks),
         });
     }
-    let (text, _) = plan::whole(started, &plan.clean).await?;
+    let (text, _) = answer::whole(started, &plan.clean).await?;
     Ok(axum::Json(encode::editor(meta, &text)).into_response())
 }

@@ -1,13 +1,15 @@
 //! The GitLab AI Gateway surface: what GitLab self-managed (Rails) and the GitLab editor
 //! extensions call when devassist is their AI Gateway — code completions and generations
-//! (`/v2/code/*`, `/v3/code/completions`, `/v4/code/suggestions`), chat (`/v1/chat/*`) and
-//! monitoring. Translation only: bodies are validated with the gateway's pydantic rules,
-//! the model is chosen by `select` (allow-listed `model_endpoint` or the admin's model for
-//! the feature), prompts come from `devassist_core::prompt`, and errors are rendered in
-//! GitLab's shapes by [`GitLabDialect`].
+//! (`/v2/code/*`, `/v3/code/completions`, `/v4/code/suggestions`), chat (`/v1/chat/*`,
+//! `/v2/chat/agent`) and monitoring. Translation only: bodies are validated with the
+//! gateway's pydantic rules, the model is chosen by `select` (allow-listed `model_endpoint`
+//! or the admin's model for the feature), prompts come from `devassist_core::prompt`, and
+//! errors are rendered in GitLab's shapes by [`GitLabDialect`].
 //!
 //! Authentication (GitLab's JWT) is not checked yet.
 
+mod agent;
+mod answer;
 mod chat;
 mod code;
 pub mod dialect;
@@ -46,6 +48,7 @@ pub fn routes() -> Router<AppState> {
             only_post(post(editor::v4_suggestions)),
         )
         .route("/v1/chat/{chat_invokable}", only_post(post(chat::invoke)))
+        .route("/v2/chat/agent", only_post(post(agent::invoke)))
         .route("/monitoring/healthz", get(monitoring::healthz))
         .route("/monitoring/ready", get(monitoring::ready))
 }
