@@ -1,9 +1,13 @@
-//! Settings → gateway state: one backend client per `[[backends]]` entry, one route per
-//! `[[models]]` entry.
+//! Settings → gateway state: one pool slot per `[[backends]]` entry (a client, or a
+//! lifecycle that starts the backend on demand), one route per `[[models]]` entry.
 
+use crate::config::lifecycle::ProviderSettings;
 use crate::config::{BackendKind, BackendSettings, MockMode, Settings};
 use crate::model_info::ModelInfo;
-use crate::pool::{Driver, Pool, Slot};
+use crate::pool::command::CommandProvider;
+use crate::pool::lifecycle::MakeBackend;
+use crate::pool::provider::{ProcessProvider, Provider};
+use crate::pool::{Driver, Lifecycle, LifecycleSettings, Pool, Slot};
 use crate::router::{ModelEntry, Router};
 use crate::state::{AppState, Gateway};
 use devassist_backends::{
@@ -11,6 +15,8 @@ use devassist_backends::{
 };
 use devassist_core::{Backend, GatewayError};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub fn backend(b: &BackendSettings) -> Result<Arc<dyn Backend>, GatewayError> {
     let url = b.url.clone().unwrap_or_default();
@@ -46,6 +52,59 @@ pub fn backend(b: &BackendSettings) -> Result<Arc<dyn Backend>, GatewayError> {
     })
 }
 
+/// One pool slot: an always-on client, or a lifecycle that starts the backend on demand
+/// (`[backends.lifecycle]`), with the backend's limits.
+fn slot(
+    b: &BackendSettings,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+) -> Result<Slot, GatewayError> {
+    let Some(l) = &b.lifecycle else {
+        return Ok(Slot::new(
+            &b.name,
+            b.kind.as_str(),
+            Driver::AlwaysOn(backend(b)?),
+        ));
+    };
+    let provider: Arc<dyn Provider> = match &l.provider {
+        ProviderSettings::AlwaysOn => {
+            let driver = Driver::AlwaysOn(backend(b)?);
+            return Ok(Slot::new(&b.name, b.kind.as_str(), driver).with_limits(l.limits));
+        }
+        ProviderSettings::Process(spec) => Arc::new(ProcessProvider {
+            name: b.name.clone(),
+            spec: spec.clone(),
+            kind: "process",
+        }),
+        ProviderSettings::Command(spec) => Arc::new(CommandProvider {
+            name: b.name.clone(),
+            spec: Arc::new(spec.clone()),
+        }),
+    };
+    // The client is made for each start, with the URL the backend reported.
+    let template = b.clone();
+    let make_backend: MakeBackend = Box::new(move |url: &str| {
+        backend(&BackendSettings {
+            url: Some(url.to_string()),
+            ..template.clone()
+        })
+    });
+    let lifecycle = Lifecycle::new(
+        b.name.clone(),
+        LifecycleSettings {
+            idle_timeout: l.idle_timeout,
+            wake_timeout: l.wake_timeout,
+            stop_grace: l.stop_grace,
+            on_cold: l.on_cold,
+        },
+        provider,
+        make_backend,
+        tasks.clone(),
+        cancel.clone(),
+    );
+    Ok(Slot::new(&b.name, b.kind.as_str(), Driver::Managed(lifecycle)).with_limits(l.limits))
+}
+
 /// Builds the gateway state from validated settings. With `engine`, local GGUF models in
 /// `models_dir` are offered too, each run by the engine on demand.
 pub fn build(
@@ -56,24 +115,24 @@ pub fn build(
     let cancel = tokio_util::sync::CancellationToken::new();
     let mut slots = Vec::with_capacity(settings.backends.len());
     for b in &settings.backends {
-        slots.push(Slot::new(
-            &b.name,
-            b.kind.as_str(),
-            Driver::AlwaysOn(backend(b)?),
-        ));
+        slots.push(slot(b, &tasks, &cancel)?);
     }
     let now = chrono::Utc::now();
     let mut models = Vec::with_capacity(settings.models.len());
     for m in &settings.models {
-        let index = settings
-            .backends
-            .iter()
-            .position(|b| b.name == m.backend)
-            .ok_or_else(|| GatewayError::internal(format!("unknown backend {}", m.backend)))?;
+        let mut backends = Vec::with_capacity(m.backends.len());
+        for name in &m.backends {
+            let index = settings
+                .backends
+                .iter()
+                .position(|b| &b.name == name)
+                .ok_or_else(|| GatewayError::internal(format!("unknown backend {name}")))?;
+            backends.push(index);
+        }
         models.push(ModelEntry {
             info: ModelInfo::configured(m, now),
             settings: m.clone(),
-            backend: index,
+            backends,
         });
     }
     if let (Some(cmd), true) = (engine, settings.engine.enabled) {

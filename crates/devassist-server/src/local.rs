@@ -124,10 +124,12 @@ pub fn discover(
             args,
             env: Vec::new(),
             cwd: None,
-            ready_prefix: "devassist-engine listening on ".into(),
+            ready_line: Some("devassist-engine listening on ".into()),
+            ready_url: None,
+            ready_interval: Duration::from_millis(25),
+            url: None,
             api_path: "/v1".into(),
             start_timeout: engine.wake_timeout,
-            stop_grace: Duration::from_secs(5),
         };
         let lifecycle = Lifecycle::new(
             backend_name.clone(),
@@ -135,10 +137,12 @@ pub fn discover(
                 idle_timeout: engine.idle_timeout,
                 wake_timeout: engine.wake_timeout,
                 stop_grace: Duration::from_secs(5),
+                on_cold: crate::pool::OnCold::Hold,
             },
             Arc::new(ProcessProvider {
                 name: backend_name.clone(),
                 spec,
+                kind: "engine",
             }),
             Box::new(|url| {
                 let backend = OpenAiBackend::new(OpenAiConfig {
@@ -157,7 +161,8 @@ pub fn discover(
         ));
         let settings = ModelSettings {
             name: local.name.clone(),
-            backend: backend_name,
+            backend: backend_name.clone(),
+            backends: vec![backend_name],
             upstream: local.name.clone(),
             aliases: Vec::new(),
             capabilities: capabilities(&local.meta),
@@ -192,7 +197,7 @@ pub fn merge(
         models.push(ModelEntry {
             settings,
             info,
-            backend: slots.len() - 1,
+            backends: vec![slots.len() - 1],
         });
     }
 }

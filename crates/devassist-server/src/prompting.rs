@@ -206,6 +206,7 @@ mod tests {
         let settings = ModelSettings {
             name: "m".into(),
             backend: "b".into(),
+            backends: vec!["b".into()],
             upstream: "m".into(),
             aliases: vec![],
             capabilities: vec![Capability::Completion, Capability::Insert],
@@ -215,7 +216,7 @@ mod tests {
         ModelEntry {
             info: crate::model_info::ModelInfo::configured(&settings, chrono::Utc::now()),
             settings,
-            backend: 0,
+            backends: vec![0],
         }
     }
 

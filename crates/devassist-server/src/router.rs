@@ -23,13 +23,18 @@ pub fn normalize(name: &str) -> String {
 pub struct ModelEntry {
     pub settings: ModelSettings,
     pub info: crate::model_info::ModelInfo,
-    /// Index of the backend in the gateway's backend list.
-    pub backend: usize,
+    /// Indexes of the backends (replicas) in the gateway's backend list; never empty.
+    pub backends: Vec<usize>,
 }
 
 impl ModelEntry {
     pub fn name(&self) -> &str {
         &self.settings.name
+    }
+
+    /// The first configured backend: the one model management (`/api/pull`) talks to.
+    pub fn primary(&self) -> usize {
+        self.backends.first().copied().unwrap_or(usize::MAX)
     }
 
     pub fn has(&self, cap: Capability) -> bool {
@@ -80,6 +85,7 @@ mod tests {
         let settings = ModelSettings {
             name: name.into(),
             backend: "b".into(),
+            backends: vec!["b".into()],
             upstream: name.into(),
             aliases: aliases.iter().map(|s| s.to_string()).collect(),
             capabilities: vec![Capability::Completion],
@@ -91,7 +97,7 @@ mod tests {
         ModelEntry {
             info: crate::model_info::ModelInfo::configured(&settings, chrono::Utc::now()),
             settings,
-            backend: 0,
+            backends: vec![0],
         }
     }
 

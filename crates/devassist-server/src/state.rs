@@ -107,49 +107,53 @@ impl Gateway {
     /// Starts a generation on the model's backend. The returned stream has already
     /// produced its first event (returned separately), so errors before the first byte
     /// come back as `Err` and the surface can still pick the status code.
+    ///
+    /// The affinity key is derived from the start of the prompt (see
+    /// `generate_with_affinity`).
     pub async fn generate(
+        &self,
+        route: &ModelEntry,
+        feature: Feature,
+        req: GenerateRequest,
+        ctx: &CallContext,
+    ) -> Result<Started, GatewayError> {
+        let affinity = crate::pool::balance::affinity_key(&req);
+        self.generate_with_affinity(route, feature, req, ctx, affinity)
+            .await
+    }
+
+    /// `generate` with an explicit affinity key (a file path, a conversation id): requests
+    /// with the same key go to the same replica while it is healthy, so its KV cache is
+    /// reused. Replicas are tried in the pool's order; a retryable error before the first
+    /// byte fails over to the next one.
+    pub async fn generate_with_affinity(
         &self,
         route: &ModelEntry,
         feature: Feature,
         mut req: GenerateRequest,
         ctx: &CallContext,
+        affinity: Option<String>,
     ) -> Result<Started, GatewayError> {
         let f = self.check_feature(feature)?;
         Self::apply_defaults(f, &mut req);
         let deadline = f.timeout.map(|t| tokio::time::Instant::now() + t);
-        let kind = self
-            .pool
-            .slots()
-            .get(route.backend)
-            .map(|s| s.kind)
-            .unwrap_or("");
-        let post = prompting::prepare(route, kind, &mut req);
-        let streaming = req.stream;
         let work = async {
-            let lease = self.pool.acquire(route.backend, req.keep_alive).await?;
-            req.model = route.settings.upstream.clone();
-            let stream = match lease.backend().generate(req, ctx).await {
-                Ok(s) => s,
-                Err(e) => {
-                    lease.slot().stats.failed();
-                    return Err(e);
+            let order = self.pool.order(&route.backends, affinity.as_deref());
+            let mut last = None;
+            for (n, &index) in order.iter().enumerate() {
+                match self
+                    .attempt(route, feature, index, req.clone(), ctx, deadline)
+                    .await
+                {
+                    Ok(started) => return Ok(started),
+                    Err(e) if n + 1 < order.len() && e.retryable() => {
+                        tracing::warn!(model = %route.name(), error = %e, "Replica failed before the first byte: trying the next");
+                        last = Some(e);
+                    }
+                    Err(e) => return Err(e),
                 }
-            };
-            let mut stream = tracked(stream, lease);
-            if let Some(post) = post {
-                stream = prompting::postprocess(stream, post, streaming);
             }
-            if let Some(at) = deadline {
-                stream = deadline::limit(stream, at, feature);
-            }
-            match stream.next().await {
-                Some(Ok(first)) => Ok(Started {
-                    first,
-                    rest: stream,
-                }),
-                Some(Err(e)) => Err(e),
-                None => Err(GatewayError::backend_error("the backend sent no response")),
-            }
+            Err(last.unwrap_or_else(|| GatewayError::internal("the model has no backend")))
         };
         match deadline {
             None => work.await,
@@ -159,6 +163,54 @@ impl Gateway {
         }
     }
 
+    /// One try of a generation on backend `index`, up to its first event.
+    async fn attempt(
+        &self,
+        route: &ModelEntry,
+        feature: Feature,
+        index: usize,
+        mut req: GenerateRequest,
+        ctx: &CallContext,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Started, GatewayError> {
+        let kind = self.pool.slots().get(index).map(|s| s.kind).unwrap_or("");
+        let post = prompting::prepare(route, kind, &mut req);
+        let streaming = req.stream;
+        let lease = self.pool.acquire(index, req.keep_alive).await?;
+        req.model = route.settings.upstream.clone();
+        let stream = match lease.backend().generate(req, ctx).await {
+            Ok(s) => s,
+            Err(e) => {
+                let stats = &lease.slot().stats;
+                stats.failed();
+                if e.retryable() {
+                    stats.fault();
+                }
+                return Err(lease.explain(e).await);
+            }
+        };
+        let slot = lease.slot().clone();
+        let mut stream = tracked(stream, lease);
+        if let Some(post) = post {
+            stream = prompting::postprocess(stream, post, streaming);
+        }
+        if let Some(at) = deadline {
+            stream = deadline::limit(stream, at, feature);
+        }
+        match stream.next().await {
+            Some(Ok(first)) => {
+                slot.stats.answered();
+                Ok(Started {
+                    first,
+                    rest: stream,
+                })
+            }
+            Some(Err(e)) => Err(e),
+            None => Err(GatewayError::backend_error("the backend sent no response")),
+        }
+    }
+
+    /// Embeddings on the least busy replica, failing over like `generate`.
     pub async fn embed(
         &self,
         route: &ModelEntry,
@@ -166,14 +218,39 @@ impl Gateway {
         ctx: &CallContext,
     ) -> Result<EmbedResponse, GatewayError> {
         self.check_feature(Feature::Embeddings)?;
-        let lease = self.pool.acquire(route.backend, req.keep_alive).await?;
         req.model = route.settings.upstream.clone();
-        let result = lease.backend().embed(req, ctx).await;
-        match &result {
-            Ok(_) => lease.slot().stats.completed(),
-            Err(_) => lease.slot().stats.failed(),
+        let order = self.pool.order(&route.backends, None);
+        let mut last = None;
+        for (n, &index) in order.iter().enumerate() {
+            let result = match self.pool.acquire(index, req.keep_alive).await {
+                Ok(lease) => {
+                    let result = lease.backend().embed(req.clone(), ctx).await;
+                    let stats = &lease.slot().stats;
+                    match &result {
+                        Ok(_) => {
+                            stats.completed();
+                            stats.answered();
+                        }
+                        Err(e) => {
+                            stats.failed();
+                            if e.retryable() {
+                                stats.fault();
+                            }
+                        }
+                    }
+                    match result {
+                        Ok(r) => Ok(r),
+                        Err(e) => Err(lease.explain(e).await),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if n + 1 < order.len() && e.retryable() => last = Some(e),
+                other => return other,
+            }
         }
-        result
+        Err(last.unwrap_or_else(|| GatewayError::internal("the model has no backend")))
     }
 
     pub async fn manage(
@@ -183,7 +260,7 @@ impl Gateway {
         body: bytes::Bytes,
         ctx: &CallContext,
     ) -> Result<RawResponse, GatewayError> {
-        let lease = self.pool.acquire(route.backend, None).await?;
+        let lease = self.pool.acquire(route.primary(), None).await?;
         lease.backend().manage(op, body, ctx).await
     }
 
@@ -195,10 +272,14 @@ impl Gateway {
         keep_alive: Option<devassist_core::KeepAlive>,
     ) -> Result<(), GatewayError> {
         if keep_alive.is_some_and(devassist_core::KeepAlive::is_zero) {
-            self.pool.unload(route.backend);
+            for &index in &route.backends {
+                self.pool.unload(index);
+            }
             return Ok(());
         }
-        drop(self.pool.acquire(route.backend, keep_alive).await?);
+        let order = self.pool.order(&route.backends, None);
+        let first = order.first().copied().unwrap_or(route.primary());
+        drop(self.pool.acquire(first, keep_alive).await?);
         Ok(())
     }
 }

@@ -5,6 +5,7 @@
 mod env;
 pub mod features;
 pub mod gitlab;
+pub mod lifecycle;
 pub mod raw;
 pub mod secret;
 pub mod settings;

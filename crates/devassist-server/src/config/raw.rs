@@ -90,6 +90,8 @@ pub struct RawBackend {
     pub headers: BTreeMap<String, String>,
     /// Settings of the `mock` backend.
     pub mock: Option<RawMock>,
+    /// How the backend runs (always on, a process, operator hooks) and its limits.
+    pub lifecycle: Option<super::lifecycle::RawLifecycle>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -115,6 +117,8 @@ pub struct RawModel {
     pub name: Option<String>,
     /// The backend that serves it.
     pub backend: Option<String>,
+    /// Several backends that serve it (replicas), instead of `backend`.
+    pub backends: Option<Vec<String>>,
     /// The model name sent upstream. Default: `name`.
     pub upstream: Option<String>,
     /// Other names clients may use.

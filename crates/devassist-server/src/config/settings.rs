@@ -119,6 +119,8 @@ pub struct BackendSettings {
     pub idle_timeout: Duration,
     pub headers: BTreeMap<String, String>,
     pub mock: MockSettings,
+    /// `None`: always on, no limits.
+    pub lifecycle: Option<super::lifecycle::BackendLifecycle>,
 }
 
 /// What a model can do, as Ollama's `/api/show` reports it.
@@ -160,7 +162,10 @@ impl Capability {
 #[derive(Debug, Clone)]
 pub struct ModelSettings {
     pub name: String,
+    /// The first of `backends`.
     pub backend: String,
+    /// Every backend that serves the model (replicas), `backend` first.
+    pub backends: Vec<String>,
     pub upstream: String,
     pub aliases: Vec<String>,
     pub capabilities: Vec<Capability>,

@@ -178,8 +178,14 @@ fn backend(
             return None;
         }
     };
+    let lifecycle = b
+        .lifecycle
+        .and_then(|l| super::lifecycle::validate(l, kind, b.url.as_deref(), &at, p));
+    // Managed backends learn their URL when they start; theirs may hold `{port}`.
+    let managed = lifecycle.as_ref().is_some_and(|l| l.is_managed());
     let url = match (&b.url, kind) {
         (None, BackendKind::Mock) => None,
+        (None, _) if managed => None,
         (None, _) => {
             p(
                 at("url"),
@@ -187,19 +193,21 @@ fn backend(
             );
             None
         }
-        (Some(u), _) => match url::Url::parse(u) {
-            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
-                Some(u.trim_end_matches('/').to_string())
+        (Some(u), _) => {
+            match url::Url::parse(&u.replace("{port}", if managed { "1" } else { "{port}" })) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+                    Some(u.trim_end_matches('/').to_string())
+                }
+                Ok(_) => {
+                    p(at("url"), format!("`{u}` must be an http or https URL"));
+                    None
+                }
+                Err(e) => {
+                    p(at("url"), format!("`{u}` is not a URL: {e}"));
+                    None
+                }
             }
-            Ok(_) => {
-                p(at("url"), format!("`{u}` must be an http or https URL"));
-                None
-            }
-            Err(e) => {
-                p(at("url"), format!("`{u}` is not a URL: {e}"));
-                None
-            }
-        },
+        }
     };
     let api_key = b.api_key.as_deref().and_then(|r| {
         secret::resolve(r, env)
@@ -270,6 +278,7 @@ fn backend(
         api_key,
         headers: b.headers,
         mock,
+        lifecycle,
     })
 }
 
@@ -284,17 +293,28 @@ fn model(
         p(at("name"), "is required".into());
         return None;
     };
-    let backend = match m.backend {
-        Some(b) if backends.contains(&b) => b,
-        Some(b) => {
-            p(at("backend"), format!("no backend named `{b}`"));
+    let (key, replicas) = match (m.backend, m.backends) {
+        (Some(b), None) => ("backend", vec![b]),
+        (None, Some(list)) if !list.is_empty() => ("backends", list),
+        (Some(_), Some(_)) => {
+            p(
+                at("backends"),
+                "set `backend` or `backends`, not both".into(),
+            );
             return None;
         }
-        None => {
+        _ => {
             p(at("backend"), "is required".into());
             return None;
         }
     };
+    for b in &replicas {
+        if !backends.contains(b) {
+            p(at(key), format!("no backend named `{b}`"));
+            return None;
+        }
+    }
+    let backend = replicas[0].clone();
     let upstream = m.upstream.unwrap_or_else(|| name.clone());
     let prompt = m
         .prompt
@@ -335,6 +355,7 @@ fn model(
         prompt,
         name,
         backend,
+        backends: replicas,
         aliases: m.aliases,
         capabilities,
         context_length,

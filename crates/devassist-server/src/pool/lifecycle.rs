@@ -1,69 +1,24 @@
 //! The lifecycle of a managed backend: cold → starting → ready → draining → cold, and
 //! failed (with backoff). One wake serves every request that arrives while the backend is
-//! cold or starting; requests wait up to `wake_timeout`. An idle backend is stopped once its
-//! idle deadline passes with nothing in flight; a request that arrives while it stops waits
-//! for the restart.
+//! cold or starting; requests wait up to `wake_timeout` (`on_cold = "hold"`) or are told to
+//! come back (`"reject"`: 503 with `Retry-After`). An idle backend is stopped once its idle
+//! deadline passes with nothing in flight; a request that arrives while it stops waits for
+//! the restart, which begins as soon as the stop is done.
 //!
 //! All transitions happen inside `watch::Sender::send_if_modified`, so the decision to stop
 //! and a request taking a lease can never interleave. Time is tokio's, so the whole state
 //! machine runs on the paused clock in tests.
 
 use super::provider::{Instance, Provider};
-use devassist_core::{Backend, GatewayError, KeepAlive};
+use devassist_core::{Backend, ErrorKind, GatewayError, KeepAlive};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Cold,
-    Starting,
-    Ready,
-    Draining,
-    Failed,
-}
-
-impl Phase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Cold => "cold",
-            Phase::Starting => "starting",
-            Phase::Ready => "ready",
-            Phase::Draining => "draining",
-            Phase::Failed => "failed",
-        }
-    }
-}
-
-/// Settings of one managed backend.
-#[derive(Debug, Clone)]
-pub struct LifecycleSettings {
-    /// Idle time before stopping; `None` keeps it running.
-    pub idle_timeout: Option<Duration>,
-    /// Longest a request waits for the backend to become ready.
-    pub wake_timeout: Duration,
-    /// Time a stopping backend gets before it is killed.
-    pub stop_grace: Duration,
-}
-
-/// The observable state, shared with `/status` and `/api/ps`.
-#[derive(Clone)]
-pub struct State {
-    pub phase: Phase,
-    pub since: SystemTime,
-    pub backend: Option<Arc<dyn Backend>>,
-    pub in_flight: u64,
-    /// When an idle backend stops; `None` = never.
-    pub idle_deadline: Option<Instant>,
-    pub last_error: Option<String>,
-    pub wakes: u64,
-    pub last_wake: Option<Duration>,
-    pub failures: u32,
-    pub retry_at: Option<Instant>,
-}
+pub use super::phase::{LifecycleSettings, OnCold, Phase, State};
 
 pub type MakeBackend = Box<dyn Fn(&str) -> Result<Arc<dyn Backend>, GatewayError> + Send + Sync>;
 
@@ -77,6 +32,24 @@ pub struct Lifecycle {
     cancel: CancellationToken,
 }
 
+/// What one look at the state decided for a waiting request.
+enum Step {
+    Got(Arc<dyn Backend>),
+    Start,
+    Fail(GatewayError),
+    Wait,
+}
+
+/// Why a ready backend stopped serving.
+enum Served {
+    Idle,
+    Crashed(String),
+}
+
+fn shutting_down() -> GatewayError {
+    GatewayError::backend_unavailable("the gateway is shutting down")
+}
+
 impl Lifecycle {
     pub fn new(
         name: impl Into<String>,
@@ -86,18 +59,7 @@ impl Lifecycle {
         tasks: TaskTracker,
         cancel: CancellationToken,
     ) -> Arc<Self> {
-        let (state, _) = watch::channel(State {
-            phase: Phase::Cold,
-            since: SystemTime::now(),
-            backend: None,
-            in_flight: 0,
-            idle_deadline: None,
-            last_error: None,
-            wakes: 0,
-            last_wake: None,
-            failures: 0,
-            retry_at: None,
-        });
+        let (state, _) = watch::channel(State::new());
         Arc::new(Self {
             name: name.into(),
             settings,
@@ -117,73 +79,132 @@ impl Lifecycle {
         &self.settings
     }
 
+    /// `process`, `command`, `engine`…
+    pub fn provider_kind(&self) -> &'static str {
+        self.provider.kind()
+    }
+
+    /// Takes a request slot if the backend is ready now, without waiting or waking it.
+    pub fn try_acquire(&self) -> Option<Arc<dyn Backend>> {
+        let mut got = None;
+        self.state
+            .send_if_modified(|s| match (&s.phase, &s.backend) {
+                (Phase::Ready, Some(b)) => {
+                    s.in_flight += 1;
+                    got = Some(b.clone());
+                    true
+                }
+                _ => false,
+            });
+        got
+    }
+
     /// Takes a request slot, waking the backend if needed. The caller must `release` it.
     pub async fn acquire(self: &Arc<Self>) -> Result<Arc<dyn Backend>, GatewayError> {
+        if self.cancel.is_cancelled() {
+            return Err(shutting_down());
+        }
         let deadline = Instant::now() + self.settings.wake_timeout;
         let mut rx = self.state.subscribe();
         let mut waited_for_start = false;
         loop {
             let now = Instant::now();
-            let mut got = None;
-            let mut start = false;
-            let mut failed = None;
+            let mut step = Step::Wait;
             self.state.send_if_modified(|s| match s.phase {
-                Phase::Ready => {
-                    s.in_flight += 1;
-                    got = s.backend.clone();
-                    true
-                }
+                Phase::Ready => match &s.backend {
+                    Some(b) => {
+                        s.in_flight += 1;
+                        step = Step::Got(b.clone());
+                        true
+                    }
+                    None => false,
+                },
                 Phase::Cold => {
-                    Self::begin_start(s);
-                    start = true;
+                    s.begin_start(now);
+                    step = Step::Start;
                     true
                 }
                 Phase::Failed if waited_for_start => {
-                    failed = Some(s.last_error.clone().unwrap_or_default());
+                    step = Step::Fail(self.failure_error(s));
                     false
                 }
                 Phase::Failed if s.retry_at.is_none_or(|at| at <= now) => {
-                    Self::begin_start(s);
-                    start = true;
+                    s.begin_start(now);
+                    step = Step::Start;
                     true
                 }
                 Phase::Failed => {
-                    failed = Some(s.last_error.clone().unwrap_or_default());
+                    step = Step::Fail(self.backoff_error(s, now));
                     false
                 }
-                Phase::Starting | Phase::Draining => false,
+                Phase::Draining => !std::mem::replace(&mut s.restart_pending, true),
+                Phase::Starting => false,
             });
-            if let Some(backend) = got {
-                return Ok(backend);
+            match step {
+                Step::Got(backend) => return Ok(backend),
+                Step::Fail(e) => return Err(e),
+                Step::Start => self.spawn_start(),
+                Step::Wait => {}
             }
-            if let Some(error) = failed {
-                let mut e = GatewayError::backend_error(format!("backend `{}` failed", self.name))
-                    .with_detail(error);
-                if let Some(at) = self.state.borrow().retry_at {
-                    e = e.with_retry_after(at.saturating_duration_since(now));
-                }
-                return Err(e);
+            if self.settings.on_cold == OnCold::Reject {
+                return Err(self.starting_error(now));
             }
-            if start {
-                self.spawn_start();
-            }
-            if self.state.borrow().phase == Phase::Starting {
+            // Only a start this request waited for makes its failure this request's error;
+            // a request that found the backend stopping starts it again itself.
+            if rx.borrow().phase == Phase::Starting {
                 waited_for_start = true;
             }
             tokio::select! {
                 changed = rx.changed() => {
                     if changed.is_err() {
-                        return Err(GatewayError::backend_unavailable("the gateway is shutting down"));
+                        return Err(shutting_down());
                     }
                 }
+                () = self.cancel.cancelled() => return Err(shutting_down()),
                 () = tokio::time::sleep_until(deadline) => {
                     return Err(GatewayError::backend_timeout(format!(
-                        "backend `{}` did not become ready within {:?}",
-                        self.name, self.settings.wake_timeout
+                        "backend `{}` did not become ready within {}",
+                        self.name,
+                        humantime::format_duration(self.settings.wake_timeout)
                     )));
                 }
             }
         }
+    }
+
+    fn failure_error(&self, s: &State) -> GatewayError {
+        s.failure.clone().unwrap_or_else(|| {
+            GatewayError::backend_error(format!("backend `{}` failed", self.name))
+        })
+    }
+
+    fn backoff_error(&self, s: &State, now: Instant) -> GatewayError {
+        let wait = s
+            .retry_at
+            .map(|at| at.saturating_duration_since(now))
+            .unwrap_or_default()
+            .max(Duration::from_secs(1));
+        let mut e = GatewayError::backend_unavailable(format!(
+            "backend `{}` failed {} times in a row; it will be started again in {}s",
+            self.name,
+            s.failures,
+            wait.as_secs_f64().ceil()
+        ))
+        .with_retry_after(wait);
+        if let Some(last) = &s.last_error {
+            e = e.with_detail(last.clone());
+        }
+        e
+    }
+
+    fn starting_error(&self, now: Instant) -> GatewayError {
+        let after = self.state.borrow().expected_ready_in(now);
+        GatewayError::backend_unavailable(format!(
+            "backend `{}` is starting; retry in {}s",
+            self.name,
+            after.as_secs()
+        ))
+        .with_retry_after(after)
     }
 
     /// Ends a request; `keep_alive` (Ollama's) sets how long the backend stays up after it.
@@ -205,10 +226,28 @@ impl Lifecycle {
             .send_modify(|s| s.idle_deadline = Some(Instant::now()));
     }
 
-    fn begin_start(s: &mut State) {
-        s.phase = Phase::Starting;
-        s.since = SystemTime::now();
-        s.backend = None;
+    /// Crashes so far. A request remembers it to tell later whether its backend crashed
+    /// under it.
+    pub fn crashes(&self) -> u64 {
+        self.state.borrow().crashes
+    }
+
+    /// If the backend crashes within `within` after `seen` crashes, the error that says so
+    /// to a request that was using it. A dropped connection and the process exit arrive
+    /// separately; this lines them up.
+    pub async fn crashed_since(&self, seen: u64, within: Duration) -> Option<GatewayError> {
+        let mut rx = self.state.subscribe();
+        let crashed = tokio::time::timeout(within, rx.wait_for(|s| s.crashes > seen)).await;
+        match crashed {
+            Ok(Ok(s)) => Some(
+                GatewayError::backend_error(format!(
+                    "backend `{}` crashed while answering this request; it will be restarted",
+                    self.name
+                ))
+                .with_detail(s.last_error.clone().unwrap_or_default()),
+            ),
+            _ => None,
+        }
     }
 
     fn spawn_start(self: &Arc<Self>) {
@@ -218,52 +257,93 @@ impl Lifecycle {
 
     /// One run of the backend: start it, serve until idle, crash or shutdown.
     async fn run(self: Arc<Self>) {
+        if self.cancel.is_cancelled() {
+            self.state.send_modify(|s| s.enter(Phase::Cold));
+            return;
+        }
         let t0 = Instant::now();
         tracing::info!(backend = %self.name, "Waking backend");
         let started = tokio::select! {
             r = self.provider.start() => r,
             () = self.cancel.cancelled() => {
-                self.set_phase(Phase::Cold, None);
+                self.state.send_modify(|s| s.enter(Phase::Cold));
                 return;
             }
         };
-        let instance = match started.and_then(|i| (self.make_backend)(i.base_url()).map(|b| (i, b)))
-        {
-            Ok(pair) => pair,
+        let mut instance = match started {
+            Ok(i) => i,
+            Err(e) => return self.fail_start(e),
+        };
+        let backend = match (self.make_backend)(instance.base_url()) {
+            Ok(b) => b,
             Err(e) => {
-                tracing::warn!(backend = %self.name, error = %e, "Backend failed to start");
-                self.fail(e.to_string());
-                return;
+                let _ = instance.stop(self.settings.stop_grace).await;
+                return self.fail_start(e);
             }
         };
-        let (mut instance, backend) = instance;
         let took = t0.elapsed();
-        tracing::info!(backend = %self.name, ms = took.as_millis() as u64, "Backend ready");
+        let url = instance.base_url().to_string();
+        tracing::info!(backend = %self.name, ms = took.as_millis() as u64, %url, "Backend ready");
         let idle = self.settings.idle_timeout;
+        let pid = instance.pid();
         self.state.send_modify(|s| {
-            s.phase = Phase::Ready;
-            s.since = SystemTime::now();
+            s.enter(Phase::Ready);
             s.backend = Some(backend);
-            s.wakes += 1;
-            s.last_wake = Some(took);
+            s.url = Some(url);
+            s.pid = pid;
+            s.wakes.record(took);
             s.failures = 0;
             s.retry_at = None;
-            s.last_error = None;
+            s.failure = None;
+            s.starting_at = None;
             s.idle_deadline = idle.map(|d| Instant::now() + d);
         });
-        self.serve(&mut instance).await;
-        match self.state.borrow().phase {
-            Phase::Draining => {}
-            _ => return,
+        match self.serve(&mut instance).await {
+            Served::Crashed(why) => {
+                tracing::warn!(backend = %self.name, error = %why, "Backend exited unexpectedly");
+                // Requests using it learn at once; new ones wait until the remains are
+                // cleared, so a restart never overlaps the clean-up (a stop hook).
+                self.state.send_modify(|s| {
+                    s.enter(Phase::Draining);
+                    s.crashes += 1;
+                    s.last_error = Some(why.clone());
+                });
+                let _ = instance.stop(Duration::ZERO).await;
+                let failure = GatewayError::backend_error(format!(
+                    "backend `{}` crashed; it will be restarted",
+                    self.name
+                ))
+                .with_detail(why.clone());
+                self.fail(why, failure);
+            }
+            Served::Idle => {
+                tracing::info!(backend = %self.name, "Stopping backend");
+                let stopped = instance.stop(self.settings.stop_grace).await;
+                if let Err(e) = &stopped {
+                    tracing::error!(backend = %self.name, error = %e, "Backend did not stop cleanly");
+                }
+                let cancelled = self.cancel.is_cancelled();
+                let mut restart = false;
+                self.state.send_modify(|s| {
+                    if let Err(e) = stopped {
+                        s.last_error = Some(format!("stop: {e}"));
+                    }
+                    s.enter(Phase::Cold);
+                    if s.restart_pending && !cancelled {
+                        s.begin_start(Instant::now());
+                        restart = true;
+                    }
+                });
+                if restart {
+                    self.spawn_start();
+                }
+            }
         }
-        tracing::info!(backend = %self.name, "Stopping idle backend");
-        instance.stop(self.settings.stop_grace).await;
-        self.set_phase(Phase::Cold, None);
     }
 
-    /// Waits while the backend is ready. Returns with the phase set to Draining (stop it)
-    /// or Failed (it died).
-    async fn serve(&self, instance: &mut Box<dyn Instance>) {
+    /// Waits while the backend is ready. Returns once it must stop (idle or shutdown; the
+    /// phase is then Draining) or when it died on its own.
+    async fn serve(&self, instance: &mut Box<dyn Instance>) -> Served {
         let mut rx = self.state.subscribe();
         loop {
             let (in_flight, deadline) = {
@@ -272,59 +352,57 @@ impl Lifecycle {
             };
             let idle_at = (in_flight == 0).then_some(deadline).flatten();
             tokio::select! {
-                why = instance.exited() => {
-                    tracing::warn!(backend = %self.name, error = %why, "Backend exited unexpectedly");
-                    self.fail(why);
-                    return;
-                }
+                why = instance.exited() => return Served::Crashed(why),
                 () = self.cancel.cancelled() => {
-                    self.state.send_modify(|s| { s.phase = Phase::Draining; s.backend = None; });
-                    return;
+                    self.state.send_modify(|s| s.enter(Phase::Draining));
+                    return Served::Idle;
                 }
                 changed = rx.changed() => {
-                    if changed.is_err() { return; }
+                    if changed.is_err() {
+                        return Served::Idle;
+                    }
                 }
                 () = sleep_until_opt(idle_at) => {
                     let now = Instant::now();
                     let drained = self.state.send_if_modified(|s| {
                         let idle = s.in_flight == 0 && s.idle_deadline.is_some_and(|d| d <= now);
                         if idle {
-                            s.phase = Phase::Draining;
-                            s.since = SystemTime::now();
-                            s.backend = None;
+                            s.enter(Phase::Draining);
                         }
                         idle
                     });
-                    if drained { return; }
+                    if drained {
+                        return Served::Idle;
+                    }
                 }
             }
         }
     }
 
-    fn set_phase(&self, phase: Phase, error: Option<String>) {
-        self.state.send_modify(|s| {
-            s.phase = phase;
-            s.since = SystemTime::now();
-            s.backend = None;
-            if error.is_some() {
-                s.last_error = error;
-            }
-        });
+    fn fail_start(&self, e: GatewayError) {
+        tracing::warn!(backend = %self.name, error = %e, "Backend failed to start");
+        let failure = match e.kind {
+            ErrorKind::BackendTimeout | ErrorKind::BackendError => e.clone(),
+            _ => GatewayError::backend_error(format!("backend `{}` failed to start", self.name))
+                .with_detail(e.to_string()),
+        };
+        self.fail(e.to_string(), failure);
     }
 
-    fn fail(&self, error: String) {
+    fn fail(&self, error: String, failure: GatewayError) {
         self.state.send_modify(|s| {
-            s.phase = Phase::Failed;
-            s.since = SystemTime::now();
-            s.backend = None;
+            s.enter(Phase::Failed);
             s.failures += 1;
+            s.restart_pending = false;
             // The first failure restarts on the next request; repeated ones back off.
             let backoff = match s.failures {
                 0 | 1 => Duration::ZERO,
                 n => Duration::from_secs(1u64 << (n - 2).min(6)).min(Duration::from_secs(60)),
             };
             s.retry_at = Some(Instant::now() + backoff);
+            s.starting_at = None;
             s.last_error = Some(error);
+            s.failure = Some(failure);
         });
     }
 }

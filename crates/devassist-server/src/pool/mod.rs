@@ -1,23 +1,39 @@
-//! The backend pool: one slot per backend, holding its client or its lifecycle, and its
-//! counters. `acquire` hands out a `Lease` that counts the request as in flight (waking a
-//! managed backend first if it is cold) until the lease — and the stream that carries it —
-//! is dropped.
+//! The backend pool: one slot per backend, holding its client or its lifecycle, its limits
+//! and its counters. `acquire` hands out a `Lease` that counts the request as in flight
+//! (after admission through the slot's limits, and after waking a managed backend that is
+//! cold) until the lease — and the stream that carries it — is dropped. `order` ranks the
+//! replicas of a model for one request.
 
+pub mod balance;
+pub mod command;
 pub mod lifecycle;
+pub mod limit;
+mod output;
+mod phase;
 pub mod process;
 pub mod provider;
+mod ready;
 mod stats;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_pool;
+#[cfg(test)]
+mod tests_process;
 mod tracked;
+pub mod wakes;
 
-pub use lifecycle::{Lifecycle, LifecycleSettings, Phase};
+pub use lifecycle::{Lifecycle, LifecycleSettings, OnCold, Phase};
+pub use limit::{Limiter, Limits};
 pub use stats::{SlotStats, StatsSnapshot};
 pub use tracked::tracked;
 
-use devassist_core::{Backend, GatewayError, KeepAlive};
+use balance::{Candidate, Tier};
+use devassist_core::{Backend, ErrorKind, GatewayError, KeepAlive};
+use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -35,6 +51,7 @@ pub struct Slot {
     pub kind: &'static str,
     pub driver: Driver,
     pub stats: SlotStats,
+    pub limiter: Limiter,
 }
 
 impl Slot {
@@ -44,13 +61,51 @@ impl Slot {
             kind,
             driver,
             stats: SlotStats::default(),
+            limiter: Limiter::default(),
         }
+    }
+
+    /// Bounds concurrent and queued requests (`max_concurrent`, `max_queue`).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limiter = Limiter::new(limits);
+        self
     }
 
     pub fn lifecycle(&self) -> Option<&Arc<Lifecycle>> {
         match &self.driver {
             Driver::Managed(l) => Some(l),
             Driver::AlwaysOn(_) => None,
+        }
+    }
+
+    /// `always_on`, `process`, `command`, `engine`.
+    pub fn provider(&self) -> &'static str {
+        match &self.driver {
+            Driver::AlwaysOn(_) => "always_on",
+            Driver::Managed(l) => l.provider_kind(),
+        }
+    }
+
+    /// Requests in flight plus requests waiting for it.
+    pub fn outstanding(&self) -> u64 {
+        self.stats.in_flight() + self.limiter.queued()
+    }
+
+    fn tier(&self) -> Tier {
+        let lifecycle = self.lifecycle().map(|l| l.snapshot());
+        let backing_off = lifecycle.as_ref().is_some_and(|s| {
+            s.phase == Phase::Failed
+                && s.retry_at
+                    .is_some_and(|at| at > tokio::time::Instant::now())
+        });
+        if !self.stats.healthy() || backing_off {
+            Tier::Unhealthy
+        } else if self.limiter.saturated() {
+            Tier::Saturated
+        } else if lifecycle.is_some_and(|s| s.phase != Phase::Ready) {
+            Tier::Cold
+        } else {
+            Tier::Warm
         }
     }
 }
@@ -60,6 +115,9 @@ pub struct Lease {
     slot: Arc<Slot>,
     backend: Arc<dyn Backend>,
     keep_alive: Option<KeepAlive>,
+    /// The lifecycle's crash count when the lease was taken.
+    crashes: u64,
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Lease {
@@ -69,6 +127,29 @@ impl Lease {
 
     pub fn slot(&self) -> &Arc<Slot> {
         &self.slot
+    }
+
+    /// Rewrites an error that a crash of this lease's backend caused into one that says
+    /// so. A crash shows up as a dropped connection slightly before the process exit is
+    /// seen, so this waits briefly for the exit.
+    pub fn explain(&self, err: GatewayError) -> BoxFuture<'static, GatewayError> {
+        // Only a broken connection can be a crash; an upstream's own answer cannot.
+        let transport = err.upstream_status.is_none()
+            && matches!(
+                err.kind,
+                ErrorKind::BackendError | ErrorKind::BackendUnavailable
+            );
+        let lifecycle = self.slot.lifecycle().filter(|_| transport).cloned();
+        let seen = self.crashes;
+        Box::pin(async move {
+            let Some(l) = lifecycle else {
+                return err;
+            };
+            match l.crashed_since(seen, Duration::from_millis(500)).await {
+                Some(crash) => crash.with_detail(err.to_string()),
+                None => err,
+            }
+        })
     }
 }
 
@@ -107,7 +188,35 @@ impl Pool {
         &self.slots
     }
 
-    /// Takes a lease on backend `index`, waking it if it is managed and cold.
+    /// The order in which to try the replicas `backends` for one request.
+    pub fn order(&self, backends: &[usize], affinity: Option<&str>) -> Vec<usize> {
+        let candidates = backends
+            .iter()
+            .filter_map(|&index| {
+                self.slots.get(index).map(|s| Candidate {
+                    index,
+                    name: &s.name,
+                    tier: s.tier(),
+                    outstanding: s.outstanding(),
+                })
+            })
+            .collect();
+        balance::order(candidates, affinity)
+    }
+
+    /// The replica that stands for a model in `/api/ps`: a loaded one if any.
+    pub fn representative(&self, backends: &[usize]) -> Option<&Arc<Slot>> {
+        let slots = || backends.iter().filter_map(|&i| self.slots.get(i));
+        slots()
+            .find(|s| {
+                s.lifecycle()
+                    .is_some_and(|l| l.snapshot().phase == Phase::Ready)
+            })
+            .or_else(|| slots().next())
+    }
+
+    /// Takes a lease on backend `index`: admission through its limits, then a wake if it
+    /// is managed and not ready.
     pub async fn acquire(
         &self,
         index: usize,
@@ -118,15 +227,27 @@ impl Pool {
             .get(index)
             .cloned()
             .ok_or_else(|| GatewayError::internal(format!("no backend slot {index}")))?;
-        let backend = match &slot.driver {
-            Driver::AlwaysOn(b) => b.clone(),
-            Driver::Managed(l) => l.acquire().await?,
+        let permit = slot.limiter.admit(&slot.name).await?;
+        let (backend, crashes) = match &slot.driver {
+            Driver::AlwaysOn(b) => (b.clone(), 0),
+            Driver::Managed(l) => {
+                let backend = match l.try_acquire() {
+                    Some(b) => b,
+                    None => {
+                        let _queued = slot.limiter.enter_queue(&slot.name)?;
+                        l.acquire().await?
+                    }
+                };
+                (backend, l.crashes())
+            }
         };
         slot.stats.begin_request();
         Ok(Lease {
             slot,
             backend,
             keep_alive,
+            crashes,
+            _permit: permit,
         })
     }
 

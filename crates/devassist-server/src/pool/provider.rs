@@ -1,6 +1,6 @@
 //! Lifecycle providers: how a managed backend is started and stopped. `process` starts a
-//! child process; tests use in-memory providers; the `command` provider (operator hooks
-//! for clouds) plugs in here too.
+//! child process (`process.rs`), `command` runs operator hooks (`command.rs`); tests use
+//! in-memory providers.
 
 use super::process::{self, ProcessSpec, Running};
 use devassist_core::GatewayError;
@@ -10,28 +10,44 @@ use std::time::Duration;
 pub trait Provider: Send + Sync + 'static {
     /// Starts one instance and returns once it is ready to serve.
     async fn start(&self) -> Result<Box<dyn Instance>, GatewayError>;
+
+    /// The provider's name in `/status`: `process`, `command`, `engine`.
+    fn kind(&self) -> &'static str {
+        "custom"
+    }
 }
 
 #[async_trait::async_trait]
 pub trait Instance: Send + 'static {
     /// Base URL of the running backend's API.
     fn base_url(&self) -> &str;
+    /// The process id, for instances that are a local process.
+    fn pid(&self) -> Option<u32> {
+        None
+    }
     /// Resolves if the instance dies on its own, with a description for the error message.
     async fn exited(&mut self) -> String;
-    /// Stops it, forcefully after `grace`.
-    async fn stop(self: Box<Self>, grace: Duration);
+    /// Stops it, forcefully after `grace`. An error (a failing stop hook) is reported in
+    /// `/status`; the backend counts as stopped either way.
+    async fn stop(self: Box<Self>, grace: Duration) -> Result<(), String>;
 }
 
 /// Runs a backend as a child process of the gateway.
 pub struct ProcessProvider {
     pub name: String,
     pub spec: ProcessSpec,
+    /// `/status` name: `process`, or `engine` for local GGUF models.
+    pub kind: &'static str,
 }
 
 #[async_trait::async_trait]
 impl Provider for ProcessProvider {
     async fn start(&self) -> Result<Box<dyn Instance>, GatewayError> {
         Ok(Box::new(process::start(&self.name, &self.spec).await?))
+    }
+
+    fn kind(&self) -> &'static str {
+        self.kind
     }
 }
 
@@ -41,17 +57,16 @@ impl Instance for Running {
         &self.base_url
     }
 
-    async fn exited(&mut self) -> String {
-        let status = self.child.wait().await;
-        // Let the output readers catch the last lines.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let status = status
-            .map(|s| s.to_string())
-            .unwrap_or_else(|e| e.to_string());
-        format!("process exited ({status}): {}", self.tail.last(5))
+    fn pid(&self) -> Option<u32> {
+        Running::pid(self)
     }
 
-    async fn stop(self: Box<Self>, grace: Duration) {
+    async fn exited(&mut self) -> String {
+        Running::exited(self).await
+    }
+
+    async fn stop(self: Box<Self>, grace: Duration) -> Result<(), String> {
         Running::stop(*self, grace).await;
+        Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Lifecycle tests on tokio's paused clock, with an in-memory provider that counts starts
-//! and stops and can be told to fail, hang or crash.
+//! and stops and can be told to fail, hang or crash. `tests_pool.rs` reuses it.
 
-use super::lifecycle::{Lifecycle, LifecycleSettings, Phase};
+use super::lifecycle::{Lifecycle, LifecycleSettings, OnCold, Phase};
 use super::provider::{Instance, Provider};
 use devassist_backends::{MockBackend, MockConfig};
 use devassist_core::{Backend, ErrorKind, GatewayError, KeepAlive};
@@ -13,20 +13,20 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 #[derive(Default)]
-struct Fake {
-    starts: AtomicU32,
-    stops: AtomicU32,
-    start_delay: Mutex<Duration>,
-    fail_next: AtomicU32,
-    hang: Mutex<bool>,
-    crash: Arc<Notify>,
+pub(super) struct Fake {
+    pub starts: AtomicU32,
+    pub stops: AtomicU32,
+    pub start_delay: Mutex<Duration>,
+    pub fail_next: AtomicU32,
+    pub hang: Mutex<bool>,
+    pub crash: Arc<Notify>,
 }
 
 struct FakeInstance {
     fake: Arc<Fake>,
 }
 
-struct FakeProvider(Arc<Fake>);
+pub(super) struct FakeProvider(pub Arc<Fake>);
 
 #[async_trait::async_trait]
 impl Provider for FakeProvider {
@@ -56,28 +56,48 @@ impl Instance for FakeInstance {
         self.fake.crash.notified().await;
         "fake crash".into()
     }
-    async fn stop(self: Box<Self>, _grace: Duration) {
+    async fn stop(self: Box<Self>, _grace: Duration) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.fake.stops.fetch_add(1, SeqCst);
+        Ok(())
     }
 }
 
-fn lifecycle(fake: &Arc<Fake>, idle: Option<Duration>, wake: Duration) -> Arc<Lifecycle> {
+pub(super) fn settings(idle: Option<Duration>, wake: Duration) -> LifecycleSettings {
+    LifecycleSettings {
+        idle_timeout: idle,
+        wake_timeout: wake,
+        stop_grace: Duration::from_secs(1),
+        on_cold: OnCold::Hold,
+    }
+}
+
+pub(super) fn lifecycle_with(
+    fake: &Arc<Fake>,
+    settings: LifecycleSettings,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+) -> Arc<Lifecycle> {
     Lifecycle::new(
         "fake",
-        LifecycleSettings {
-            idle_timeout: idle,
-            wake_timeout: wake,
-            stop_grace: Duration::from_secs(1),
-        },
+        settings,
         Arc::new(FakeProvider(fake.clone())),
         Box::new(|_url| Ok(Arc::new(MockBackend::new(MockConfig::default())) as Arc<dyn Backend>)),
-        TaskTracker::new(),
-        CancellationToken::new(),
+        tasks.clone(),
+        cancel.clone(),
     )
 }
 
-async fn settle() {
+fn lifecycle(fake: &Arc<Fake>, idle: Option<Duration>, wake: Duration) -> Arc<Lifecycle> {
+    lifecycle_with(
+        fake,
+        settings(idle, wake),
+        &TaskTracker::new(),
+        &CancellationToken::new(),
+    )
+}
+
+pub(super) async fn settle() {
     for _ in 0..20 {
         tokio::task::yield_now().await;
     }
@@ -104,8 +124,8 @@ async fn hundred_concurrent_requests_share_one_wake() {
     let s = lc.snapshot();
     assert_eq!(s.phase, Phase::Ready);
     assert_eq!(s.in_flight, 100);
-    assert_eq!(s.wakes, 1);
-    assert_eq!(s.last_wake, Some(Duration::from_secs(5)));
+    assert_eq!(s.wakes.count(), 1);
+    assert_eq!(s.wakes.last(), Some(Duration::from_secs(5)));
 }
 
 #[tokio::test(start_paused = true)]
@@ -139,7 +159,7 @@ async fn idle_stop_then_rewake() {
     assert_eq!(fake.stops.load(SeqCst), 1);
     lc.acquire().await.unwrap();
     assert_eq!(fake.starts.load(SeqCst), 2);
-    assert_eq!(lc.snapshot().wakes, 2);
+    assert_eq!(lc.snapshot().wakes.count(), 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -203,8 +223,17 @@ async fn crash_is_failed_then_restarts_with_backoff() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     settle().await;
     let s = lc.snapshot();
+    assert_eq!(
+        (s.phase, s.crashes),
+        (Phase::Draining, 1),
+        "what the crash left behind is cleared before a restart"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    settle().await;
+    let s = lc.snapshot();
     assert_eq!(s.phase, Phase::Failed);
     assert_eq!(s.last_error.as_deref(), Some("fake crash"));
+    assert_eq!(fake.stops.load(SeqCst), 1);
     // The first failure restarts on the next request.
     lc.acquire().await.unwrap();
     assert_eq!(fake.starts.load(SeqCst), 2);

@@ -1,9 +1,12 @@
 //! Wraps a backend stream so the lease lives exactly as long as the stream, and the slot
 //! learns whether the stream completed, failed or was dropped early (a client disconnect).
+//! An error mid-stream marks the replica as faulty for the balancer and, when the backend
+//! crashed under the request, is rewritten to say so.
 
 use super::Lease;
 use devassist_core::{Event, EventStream, GatewayError};
-use futures::{Stream, StreamExt};
+use futures::future::BoxFuture;
+use futures::{FutureExt, Stream, StreamExt};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -11,6 +14,8 @@ struct Tracked {
     inner: EventStream,
     lease: Lease,
     finished: bool,
+    /// The stream's last error, being matched against a crash of the backend.
+    explaining: Option<BoxFuture<'static, GatewayError>>,
 }
 
 /// Attaches `lease` to `inner`.
@@ -19,38 +24,52 @@ pub fn tracked(inner: EventStream, lease: Lease) -> EventStream {
         inner,
         lease,
         finished: false,
+        explaining: None,
     }
     .boxed()
+}
+
+impl Tracked {
+    fn fail(&mut self, e: GatewayError) {
+        self.finished = true;
+        let stats = &self.lease.slot().stats;
+        stats.failed();
+        if e.retryable() {
+            stats.fault();
+        }
+        self.explaining = Some(self.lease.explain(e));
+    }
 }
 
 impl Stream for Tracked {
     type Item = Result<Event, GatewayError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.finished {
-            return Poll::Ready(None);
-        }
-        let item = self.inner.poll_next_unpin(cx);
-        match &item {
-            Poll::Ready(Some(Ok(Event::Done { .. }))) => {
-                self.finished = true;
-                self.lease.slot().stats.completed();
+        loop {
+            if let Some(explaining) = &mut self.explaining {
+                let e = std::task::ready!(explaining.poll_unpin(cx));
+                self.explaining = None;
+                return Poll::Ready(Some(Err(e)));
             }
-            Poll::Ready(Some(Err(_))) => {
-                self.finished = true;
-                self.lease.slot().stats.failed();
+            if self.finished {
+                return Poll::Ready(None);
             }
-            Poll::Ready(None) => {
+            match self.inner.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(event))) => {
+                    if matches!(event, Event::Done { .. }) {
+                        self.finished = true;
+                        self.lease.slot().stats.completed();
+                    }
+                    return Poll::Ready(Some(Ok(event)));
+                }
+                Poll::Ready(Some(Err(e))) => self.fail(e),
                 // Ended without Done: the upstream closed early.
-                self.finished = true;
-                self.lease.slot().stats.failed();
-                return Poll::Ready(Some(Err(GatewayError::backend_error(
+                Poll::Ready(None) => self.fail(GatewayError::backend_error(
                     "the backend closed the stream before it finished",
-                ))));
+                )),
+                Poll::Pending => return Poll::Pending,
             }
-            _ => {}
         }
-        item
     }
 }
 

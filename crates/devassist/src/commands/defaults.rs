@@ -23,10 +23,12 @@ pub fn add_default_models(settings: &mut Settings) {
         idle_timeout: Duration::from_secs(60),
         headers: Default::default(),
         mock: MockSettings::default(),
+        lifecycle: None,
     });
     settings.models.push(ModelSettings {
         name: "mock".into(),
         backend: "mock".into(),
+        backends: vec!["mock".into()],
         upstream: "mock".into(),
         aliases: Vec::new(),
         capabilities: vec![

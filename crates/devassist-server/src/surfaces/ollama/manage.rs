@@ -74,7 +74,7 @@ async fn forward(
     let kind = st
         .pool
         .slots()
-        .get(route.backend)
+        .get(route.primary())
         .map(|s| s.kind)
         .unwrap_or("");
     if kind != "ollama" {

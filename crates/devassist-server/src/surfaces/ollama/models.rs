@@ -136,7 +136,7 @@ pub async fn ps(State(st): State<AppState>) -> Response {
     let now = Utc::now();
     let mut out: Vec<(i64, Value)> = Vec::new();
     for m in st.router.models() {
-        let Some(slot) = st.pool.slots().get(m.backend) else {
+        let Some(slot) = st.pool.representative(&m.backends) else {
             continue;
         };
         if let Some(l) = slot.lifecycle() {

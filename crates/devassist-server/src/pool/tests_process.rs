@@ -1,0 +1,1 @@
+//! Process and command providers with real child processes.
