@@ -43,7 +43,11 @@ async fn reject_mode_answers_503_with_retry_after_and_wakes_once() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let again = lc.acquire().await.err().unwrap();
     assert_eq!(again.retry_after, Some(Duration::from_secs(2)));
-    assert_eq!(fake.starts.load(SeqCst), 1, "polling does not start it again");
+    assert_eq!(
+        fake.starts.load(SeqCst),
+        1,
+        "polling does not start it again"
+    );
     tokio::time::sleep(Duration::from_secs(6)).await;
     settle().await;
     assert!(lc.acquire().await.is_ok());
@@ -60,7 +64,12 @@ async fn reject_mode_answers_503_with_retry_after_and_wakes_once() {
 async fn reject_mode_request_during_stop_restarts_it_right_after() {
     let fake = slow_fake(0);
     let (tasks, cancel) = (TaskTracker::new(), CancellationToken::new());
-    let lc = lifecycle_with(&fake, reject(Some(Duration::from_secs(10))), &tasks, &cancel);
+    let lc = lifecycle_with(
+        &fake,
+        reject(Some(Duration::from_secs(10))),
+        &tasks,
+        &cancel,
+    );
     assert!(lc.acquire().await.is_err(), "cold: 503 and a wake");
     settle().await;
     lc.acquire().await.unwrap();
@@ -79,8 +88,12 @@ async fn reject_mode_request_during_stop_restarts_it_right_after() {
 
 fn mock_slot(name: &str, limits: Limits) -> Slot {
     let mock = MockBackend::new(MockConfig::default());
-    Slot::new(name, "mock", Driver::AlwaysOn(Arc::new(mock) as Arc<dyn Backend>))
-        .with_limits(limits)
+    Slot::new(
+        name,
+        "mock",
+        Driver::AlwaysOn(Arc::new(mock) as Arc<dyn Backend>),
+    )
+    .with_limits(limits)
 }
 
 #[tokio::test(start_paused = true)]
@@ -115,7 +128,12 @@ async fn concurrency_limit_queues_then_refuses_with_503_overloaded() {
 async fn requests_waiting_for_a_wake_count_against_the_queue() {
     let fake = slow_fake(5);
     let (tasks, cancel) = (TaskTracker::new(), CancellationToken::new());
-    let lc = lifecycle_with(&fake, settings(None, Duration::from_secs(60)), &tasks, &cancel);
+    let lc = lifecycle_with(
+        &fake,
+        settings(None, Duration::from_secs(60)),
+        &tasks,
+        &cancel,
+    );
     let slot = Slot::new("fake", "openai", Driver::Managed(lc)).with_limits(Limits {
         max_concurrent: None,
         max_queue: Some(3),
@@ -152,13 +170,20 @@ async fn replicas_prefer_warm_then_cold_and_avoid_failed_ones() {
         Slot::new(name, "openai", Driver::Managed(lc))
     };
     let pool = pool_of(
-        vec![slot(&cold, "cold"), slot(&warm, "warm"), slot(&broken, "broken")],
+        vec![
+            slot(&cold, "cold"),
+            slot(&warm, "warm"),
+            slot(&broken, "broken"),
+        ],
         tasks.clone(),
         cancel.clone(),
     );
     drop(pool.acquire(1, None).await.unwrap());
     assert!(pool.acquire(2, None).await.is_err());
-    assert!(pool.acquire(2, None).await.is_err(), "second failure backs off");
+    assert!(
+        pool.acquire(2, None).await.is_err(),
+        "second failure backs off"
+    );
     assert_eq!(pool.order(&[0, 1, 2], None), vec![1, 0, 2]);
     // The warm replica busy with many requests still beats waking the cold one.
     let leases: Vec<_> = futures::future::join_all((0..20).map(|_| pool.acquire(1, None)))
@@ -175,7 +200,12 @@ async fn replicas_prefer_warm_then_cold_and_avoid_failed_ones() {
 async fn an_error_caused_by_a_crash_says_so() {
     let fake = Arc::new(Fake::default());
     let (tasks, cancel) = (TaskTracker::new(), CancellationToken::new());
-    let lc = lifecycle_with(&fake, settings(None, Duration::from_secs(60)), &tasks, &cancel);
+    let lc = lifecycle_with(
+        &fake,
+        settings(None, Duration::from_secs(60)),
+        &tasks,
+        &cancel,
+    );
     let pool = pool_of(
         vec![Slot::new("fake", "openai", Driver::Managed(lc))],
         tasks,
@@ -185,18 +215,28 @@ async fn an_error_caused_by_a_crash_says_so() {
     let plain = lease
         .explain(GatewayError::backend_error("upstream said no").with_upstream_status(400))
         .await;
-    assert_eq!(plain.message, "upstream said no", "an upstream answer is no crash");
+    assert_eq!(
+        plain.message, "upstream said no",
+        "an upstream answer is no crash"
+    );
     let reset = GatewayError::backend_error("connection reset");
     let t0 = tokio::time::Instant::now();
     let same = lease.explain(reset).await;
     assert_eq!(same.message, "connection reset", "no crash, no rewrite");
-    assert!(t0.elapsed() <= Duration::from_millis(500), "the wait is bounded");
+    assert!(
+        t0.elapsed() <= Duration::from_millis(500),
+        "the wait is bounded"
+    );
     let cut = GatewayError::backend_error("the backend closed the stream before it finished");
     let explaining = tokio::spawn(lease.explain(cut));
     settle().await;
     fake.crash.notify_one();
     let e = explaining.await.unwrap();
-    assert!(e.message.contains("crashed while answering"), "{}", e.message);
+    assert!(
+        e.message.contains("crashed while answering"),
+        "{}",
+        e.message
+    );
     assert_eq!(e.status(), 502);
     assert!(e.detail.unwrap_or_default().contains("closed the stream"));
 }
@@ -205,7 +245,12 @@ async fn an_error_caused_by_a_crash_says_so() {
 async fn shutdown_stops_backends_and_refuses_new_wakes() {
     let fake = Arc::new(Fake::default());
     let (tasks, cancel) = (TaskTracker::new(), CancellationToken::new());
-    let lc = lifecycle_with(&fake, settings(None, Duration::from_secs(60)), &tasks, &cancel);
+    let lc = lifecycle_with(
+        &fake,
+        settings(None, Duration::from_secs(60)),
+        &tasks,
+        &cancel,
+    );
     let pool = pool_of(
         vec![Slot::new("fake", "openai", Driver::Managed(lc.clone()))],
         tasks,
@@ -239,5 +284,8 @@ async fn wake_durations_are_recorded() {
     }
     let w = lc.snapshot().wakes.summary();
     assert_eq!(w.count, 2);
-    assert_eq!((w.min_ms, w.avg_ms, w.max_ms), (Some(2000), Some(3000), Some(4000)));
+    assert_eq!(
+        (w.min_ms, w.avg_ms, w.max_ms),
+        (Some(2000), Some(3000), Some(4000))
+    );
 }
