@@ -30,10 +30,15 @@ fn backend(s: &Slot) -> Value {
         "provider": s.provider(),
         "state": "ready",
         "since": null,
+        "since_s": null,
         "in_flight": stats.in_flight,
         "queued": s.limiter.queued(),
         "last_activity": stats.last_activity_ms
             .map(|ms| rfc3339(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))),
+        "last_activity_s": stats.last_activity_ms.map(|ms| {
+            let at = SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+            SystemTime::now().duration_since(at).unwrap_or_default().as_secs_f64()
+        }),
         "idle_deadline": null,
         "idle_deadline_s": null,
         "last_error": null,
@@ -64,6 +69,11 @@ fn backend(s: &Slot) -> Value {
     let wake = snap.wakes.summary();
     v["state"] = json!(snap.phase.as_str());
     v["since"] = json!(rfc3339(snap.since));
+    v["since_s"] = json!(
+        wall.duration_since(snap.since)
+            .unwrap_or_default()
+            .as_secs_f64()
+    );
     v["in_flight"] = json!(snap.in_flight);
     v["idle_deadline"] = json!(idle.map(|d| rfc3339(wall + d)));
     v["idle_deadline_s"] = json!(idle.map(|d| d.as_secs_f64()));

@@ -27,6 +27,8 @@ enum Command {
     /// Build and search offline documentation indexes.
     #[command(subcommand)]
     Docs(commands::docs::DocsCommand),
+    /// Show every backend's state (cold, starting, ready…) on a running gateway.
+    Status(commands::status::StatusArgs),
     /// Serve one GGUF model with the embedded llama.cpp engine (OpenAI-compatible API).
     #[cfg(feature = "engine")]
     Engine(commands::engine::EngineArgs),
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::Config(cmd) => commands::config::run(cmd),
         Command::Docs(cmd) => commands::docs::run(cmd),
+        Command::Status(args) => commands::status::run(args),
         #[cfg(feature = "engine")]
         Command::Engine(args) => commands::engine::run(args),
     }

@@ -6,3 +6,4 @@ pub mod docs;
 #[cfg(feature = "engine")]
 pub mod engine;
 pub mod serve;
+pub mod status;
