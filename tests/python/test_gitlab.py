@@ -10,6 +10,7 @@ import pathlib
 import re
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -31,6 +32,7 @@ class Recorder:
     def __init__(self):
         self.requests: list[dict] = []
         self.chunks: list[str] = ["ok"]
+        self.delay = 0.0
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,6 +48,7 @@ class Recorder:
                     "client_port": self.client_address[1],
                 })
                 chat = self.path.endswith("/chat/completions")
+                time.sleep(recorder.delay)
                 if body.get("stream"):
                     self.send_response(200)
                     self.send_header("content-type", "text/event-stream")
@@ -82,9 +85,10 @@ class Recorder:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def reset(self, chunks: list[str]):
+    def reset(self, chunks: list[str], delay: float = 0.0):
         self.requests.clear()
         self.chunks = chunks
+        self.delay = delay
 
     def close(self):
         self.server.shutdown()
@@ -553,3 +557,21 @@ def test_v2_chat_agent_model_failure_is_an_error_event(env):
     assert r.text == '{"type": "error", "data": {"message": "Inference failed", "retryable": false}}\n'
     r = post(gw, "/v2/chat/agent", {"messages": "hi"})
     assert r.status_code == 422 and r.json()["detail"][0]["type"] == "list_type"
+
+
+def test_feature_timeout_applies_to_allow_listed_endpoints(env):
+    _, admin, hosted, dead = env
+    slow = config(admin, hosted, dead).replace(
+        'model = "codestral:22b"\n', 'model = "codestral:22b"\ntimeout = "300ms"\n', 1)
+    gw = Gateway(slow, "gitlab-timeout")
+    try:
+        hosted.reset(["late"], delay=3.0)
+        body = fixture("v2_completion_self_hosted.json") | {"model_endpoint": f"{hosted.url}/v1"}
+        started = time.monotonic()
+        r = post(gw, "/v2/code/completions", body)
+        assert (r.status_code, r.json()) == (503, {"detail": "Inference failed"})
+        assert time.monotonic() - started < 2.5
+        assert len(hosted.requests) == 1
+    finally:
+        hosted.reset(["ok"])
+        gw.stop()

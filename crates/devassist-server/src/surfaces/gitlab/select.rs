@@ -116,14 +116,31 @@ impl Target {
             Via::Endpoint { backend, model } => {
                 let mut req = req;
                 req.model = model.clone();
-                let mut stream = backend.generate(req, ctx).await?;
-                match stream.next().await {
-                    Some(Ok(first)) => Ok(Started {
-                        first,
-                        rest: stream,
-                    }),
-                    Some(Err(e)) => Err(e),
-                    None => Err(GatewayError::backend_error("the backend sent no response")),
+                // The feature's time limit applies as it does for configured models.
+                let deadline = st
+                    .features
+                    .get(self.feature)
+                    .timeout
+                    .map(|t| tokio::time::Instant::now() + t);
+                let work = async {
+                    let mut stream = backend.generate(req, ctx).await?;
+                    if let Some(at) = deadline {
+                        stream = crate::deadline::limit(stream, at, self.feature);
+                    }
+                    match stream.next().await {
+                        Some(Ok(first)) => Ok(Started {
+                            first,
+                            rest: stream,
+                        }),
+                        Some(Err(e)) => Err(e),
+                        None => Err(GatewayError::backend_error("the backend sent no response")),
+                    }
+                };
+                match deadline {
+                    None => work.await,
+                    Some(at) => tokio::time::timeout_at(at, work)
+                        .await
+                        .unwrap_or_else(|_| Err(crate::deadline::exceeded(self.feature))),
                 }
             }
         }
