@@ -46,6 +46,10 @@ enum Served {
     Crashed(String),
 }
 
+/// A backend that crashes within this time after becoming ready continues its failure
+/// streak (a crash loop backs off); one that ran longer starts a new streak.
+const STABLE_AFTER: Duration = Duration::from_secs(60);
+
 fn shutting_down() -> GatewayError {
     GatewayError::backend_unavailable("the gateway is shutting down")
 }
@@ -292,12 +296,12 @@ impl Lifecycle {
             s.url = Some(url);
             s.pid = pid;
             s.wakes.record(took);
-            s.failures = 0;
             s.retry_at = None;
             s.failure = None;
             s.starting_at = None;
             s.idle_deadline = idle.map(|d| Instant::now() + d);
         });
+        let ready_at = Instant::now();
         match self.serve(&mut instance).await {
             Served::Crashed(why) => {
                 tracing::warn!(backend = %self.name, error = %why, "Backend exited unexpectedly");
@@ -314,6 +318,9 @@ impl Lifecycle {
                     self.name
                 ))
                 .with_detail(why.clone());
+                if ready_at.elapsed() >= STABLE_AFTER {
+                    self.state.send_modify(|s| s.failures = 0);
+                }
                 self.fail(why, failure);
             }
             Served::Idle => {
@@ -329,6 +336,7 @@ impl Lifecycle {
                         s.last_error = Some(format!("stop: {e}"));
                     }
                     s.enter(Phase::Cold);
+                    s.failures = 0;
                     if s.restart_pending && !cancelled {
                         s.begin_start(Instant::now());
                         restart = true;

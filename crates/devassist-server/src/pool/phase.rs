@@ -74,7 +74,8 @@ pub struct State {
     /// The error requests get while the backend is failed.
     pub failure: Option<GatewayError>,
     pub wakes: WakeStats,
-    /// Failures in a row (failed starts and crashes); a successful start resets it.
+    /// Failures in a row: failed starts, and crashes within a minute of becoming ready.
+    /// A clean stop or a crash after a longer run ends the streak.
     pub failures: u32,
     /// Crashes of a ready backend since the gateway started.
     pub crashes: u64,

@@ -238,8 +238,10 @@ async fn crash_is_failed_then_restarts_with_backoff() {
     lc.acquire().await.unwrap();
     assert_eq!(fake.starts.load(SeqCst), 2);
     lc.release(None);
-    // Two failed starts in a row: the waiting request gets the error, and the next
+    // After a stable run a crash starts a new streak: the next request restarts it, and
+    // two failed starts in a row follow: the waiting request gets the error, and the next
     // request inside the backoff window is refused with Retry-After.
+    tokio::time::sleep(Duration::from_secs(61)).await;
     fake.fail_next.store(2, SeqCst);
     fake.crash.notify_one();
     settle().await;
@@ -261,4 +263,27 @@ async fn crash_is_failed_then_restarts_with_backoff() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     lc.acquire().await.unwrap();
     assert_eq!(lc.snapshot().phase, Phase::Ready);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_loop_backs_off() {
+    let fake = Arc::new(Fake::default());
+    let lc = lifecycle(&fake, None, Duration::from_secs(600));
+    for expected_failures in 1..=3 {
+        lc.acquire().await.unwrap();
+        lc.release(None);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        fake.crash.notify_one();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        settle().await;
+        let s = lc.snapshot();
+        assert_eq!((s.phase, s.failures), (Phase::Failed, expected_failures));
+        if expected_failures > 1 {
+            let e = lc.acquire().await.err().unwrap();
+            assert_eq!(e.status(), 503);
+            assert!(e.message.contains("will be started again"), "{}", e.message);
+            tokio::time::sleep(e.retry_after.unwrap()).await;
+        }
+    }
+    assert_eq!(fake.starts.load(SeqCst), 3);
 }
