@@ -49,7 +49,14 @@ backends = ["llama"]
     assert_eq!(p.program.to_str(), Some("llama-server"));
     assert_eq!(
         p.args,
-        ["-m", "/models/my model.gguf", "--port", "{port}", "--host", "127.0.0.1"]
+        [
+            "-m",
+            "/models/my model.gguf",
+            "--port",
+            "{port}",
+            "--host",
+            "127.0.0.1"
+        ]
     );
     assert_eq!(p.url.as_deref(), Some("http://127.0.0.1:{port}/v1"));
     assert_eq!(
