@@ -101,7 +101,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let open_started = Instant::now();
-    let searcher = Searcher::open_with(&args.index, SearchOptions::default())?;
+    let mut search_options = SearchOptions::default();
+    if let Some(rows) = std::env::var("MAX_SCORED_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        search_options.max_scored_rows = rows;
+    }
+    let searcher = Searcher::open_with(&args.index, search_options)?;
     let open_time = open_started.elapsed();
     let written = evaluate(&searcher, &questions, false)?;
     let typos = evaluate(&searcher, &questions, true)?;

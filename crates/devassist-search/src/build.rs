@@ -5,6 +5,7 @@
 use crate::error::{Result, SearchError};
 use crate::parse::{self, Section};
 use crate::schema::{self, meta};
+use crate::search::query::quote;
 use crate::source::{self, Filter, SourceFile};
 use crate::text::words;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -190,9 +191,11 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// Words worth offering as spelling corrections: 3 to 40 characters with a letter in them.
+/// Words the vocabulary keeps: all but very long tokens (hashes, base64 blobs), which no one
+/// types and which would only bloat it. Numbers and short words are kept so that every query
+/// word has a document frequency.
 fn is_vocab_word(w: &str) -> bool {
-    (3..=40).contains(&w.chars().count()) && w.chars().any(char::is_alphabetic)
+    w.len() <= 40
 }
 
 fn finish(
@@ -203,14 +206,6 @@ fn finish(
     sections: usize,
     started: Instant,
 ) -> Result<()> {
-    {
-        let mut insert = tx.prepare("INSERT INTO vocab (term, df) VALUES (?1, ?2)")?;
-        let mut terms: Vec<(String, u32)> = vocab.into_iter().collect();
-        terms.sort();
-        for (term, df) in terms {
-            insert.execute(params![term, df])?;
-        }
-    }
     let (t, h, b) = schema::FIELD_WEIGHTS;
     tx.execute_batch(&format!(
         "INSERT INTO sections_fts(sections_fts) VALUES ('rebuild');
@@ -219,6 +214,20 @@ fn finish(
          INSERT INTO sections_tri(sections_tri) VALUES ('rebuild');
          INSERT INTO sections_tri(sections_tri) VALUES ('optimize');"
     ))?;
+    {
+        // `rows`: passages the word matches once SQLite has stemmed it (`named` also matches
+        // `name`, `names`), which is what a query on it costs; counted once here so queries
+        // can plan without counting.
+        let mut count =
+            tx.prepare("SELECT count(*) FROM sections_fts WHERE sections_fts MATCH ?1")?;
+        let mut insert = tx.prepare("INSERT INTO vocab (term, df, rows) VALUES (?1, ?2, ?3)")?;
+        let mut terms: Vec<(String, u32)> = vocab.into_iter().collect();
+        terms.sort();
+        for (term, df) in terms {
+            let rows: i64 = count.query_row([quote(&term)], |r| r.get(0))?;
+            insert.execute(params![term, df, rows])?;
+        }
+    }
     let built_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let entries = [
         (meta::NAME, opts.name.clone()),

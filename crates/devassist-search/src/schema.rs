@@ -4,8 +4,9 @@
 //! - `sections_fts`: FTS5 over title, headings and body with Porter stemming; its `rank` is
 //!   BM25 with the column weights below, stored in the index so every reader ranks the same.
 //! - `sections_tri`: FTS5 trigram index over title and headings, for the fuzzy fallback.
-//! - `vocab`: every indexed word with its document frequency, for correcting misspelt query
-//!   words and for choosing which query words pick candidates.
+//! - `vocab`: every indexed word with its document frequency (`df`, the word itself) and the
+//!   passages its stem matches (`rows`), for correcting misspelt query words and for choosing
+//!   which query words pick candidates.
 //! - `meta`: name, version, counts, build time, schema version.
 
 /// `PRAGMA application_id` of a devassist docs index ("dvas"), so any other SQLite file is
@@ -38,7 +39,11 @@ CREATE VIRTUAL TABLE sections_tri USING fts5(
     content = 'sections', content_rowid = 'id',
     tokenize = 'trigram remove_diacritics 1'
 );
-CREATE TABLE vocab (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE vocab (
+    term TEXT PRIMARY KEY,
+    df INTEGER NOT NULL,
+    rows INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// Tables every index must have; checked when an index is opened.

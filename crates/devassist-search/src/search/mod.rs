@@ -8,6 +8,7 @@
 //! and headings fills up; (5) one hit per URL, cut to the token budget.
 
 mod open;
+mod plan;
 pub(crate) mod query;
 pub(crate) mod rank;
 pub(crate) mod snippet;
@@ -39,6 +40,9 @@ pub struct SearchOptions {
     pub connections: usize,
     /// Run SQLite's `quick_check` on open, so a corrupt file fails at start-up, not mid-query.
     pub verify_on_open: bool,
+    /// Most passages BM25 scores per query (about a microsecond each): the rarest query words
+    /// pick candidates until their passages add up to this. Higher finds more, slower.
+    pub max_scored_rows: u64,
 }
 
 impl Default for SearchOptions {
@@ -48,6 +52,7 @@ impl Default for SearchOptions {
             snippet_words: 40,
             connections: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
             verify_on_open: true,
+            max_scored_rows: plan::MAX_SCORED_ROWS,
         }
     }
 }
@@ -179,17 +184,26 @@ impl Searcher {
     }
 
     fn run(&self, conn: &Connection, q: &query::Query, limit: usize) -> Result<Vec<Scored>> {
-        let (searched, dfs, corrected_any) = self.spell(q);
+        let (searched, corrected_any) = self.spell(q);
         let prefix_last = q.prefix_last && !corrected_any;
-        let matcher = Matcher::new(&searched);
+        let weights: Vec<(String, f64)> = searched
+            .iter()
+            .map(|(w, rows)| (w.clone(), rank::idf(*rows, self.info.sections)))
+            .collect();
+        let matcher = Matcher::new(&weights);
 
         let want = (limit * 4).max(40);
-        let narrow = candidate_query(&searched, &dfs, prefix_last);
+        let terms: Vec<(&str, u32)> = searched.iter().map(|(w, r)| (w.as_str(), *r)).collect();
+        let plan = plan::plan(&terms, prefix_last, self.options.max_scored_rows);
+        let mut narrow = plan.narrow;
+        if let Some(pair) = plan.pair
+            && count_matches(conn, &pair)? <= self.options.max_scored_rows
+        {
+            narrow = format!("{narrow} OR ({pair})");
+        }
         let mut cands = self.bm25_candidates(conn, &narrow, want)?;
-        let all = query::any_of(searched.iter().map(|(w, _)| w.as_str()), prefix_last);
-        if cands.len() < limit && all != narrow {
-            // The narrow query found too little: widen it to any query word.
-            cands = self.bm25_candidates(conn, &all, want)?;
+        if let Some(wide) = plan.wide.filter(|_| cands.len() < limit) {
+            cands = self.bm25_candidates(conn, &wide, want)?;
         }
         for c in &mut cands {
             c.score *= rank::signals(&matcher, &c.title, &c.headings, &c.body).boost();
@@ -225,31 +239,29 @@ impl Searcher {
             .collect())
     }
 
-    /// The words to search for, each with its rarity weight and document frequency: words the
-    /// index has never seen are replaced by the closest word it has.
-    fn spell(&self, q: &query::Query) -> (Vec<(String, f64)>, Vec<u32>, bool) {
+    /// The words to search for, each with the number of passages it matches: words the index
+    /// has never seen are replaced by the closest word it has.
+    fn spell(&self, q: &query::Query) -> (Vec<(String, u32)>, bool) {
         let mut searched = Vec::with_capacity(q.terms.len());
-        let mut dfs = Vec::with_capacity(q.terms.len());
         let mut corrected_any = false;
         for t in &q.terms {
-            let (word, df) = match self.vocab.document_frequency(&t.word) {
-                Some(df) => (t.word.clone(), df),
+            let (word, rows) = match self.vocab.stats(&t.word) {
+                Some(s) => (t.word.clone(), s.rows),
                 None => match typo::correctable(&t.word)
                     .then(|| self.vocab.correct(&t.word))
                     .flatten()
                 {
-                    Some((w, df)) => {
+                    Some((w, s)) => {
                         tracing::debug!(typed = %t.word, corrected = %w, "Corrected query word");
                         corrected_any = true;
-                        (w, df)
+                        (w, s.rows)
                     }
                     None => (t.word.clone(), 0),
                 },
             };
-            searched.push((word, rank::idf(df, self.info.sections)));
-            dfs.push(df);
+            searched.push((word, rows));
         }
-        (searched, dfs, corrected_any)
+        (searched, corrected_any)
     }
 
     fn bm25_candidates(
@@ -305,45 +317,11 @@ impl Searcher {
     }
 }
 
-/// Passages matching this many rows or fewer are cheap to score with BM25 (about 1 µs each).
-const MAX_SCORED_ROWS: u64 = 2500;
-
-/// The FTS5 expression that picks candidates. Scoring every passage that contains a common
-/// word ("file", "function") is what makes OR queries slow, and such words barely move BM25;
-/// so candidates come from the rarer words, rarest first, while their passages add up to at
-/// most [`MAX_SCORED_ROWS`]. Every query word still counts in the re-ranking. When even the
-/// two rarest words are common, passages must contain both.
-fn candidate_query(searched: &[(String, f64)], dfs: &[u32], prefix_last: bool) -> String {
-    let mut order: Vec<usize> = (0..searched.len()).collect();
-    order.sort_by_key(|&i| dfs[i]);
-    let mut chosen = Vec::new();
-    let mut rows = 0u64;
-    for &i in &order {
-        let df = u64::from(dfs[i]);
-        if chosen.len() >= 2 && rows + df > MAX_SCORED_ROWS {
-            break;
-        }
-        rows += df;
-        chosen.push(i);
-    }
-    let last = searched.len().saturating_sub(1);
-    let term = |i: usize| {
-        let q = query::quote(&searched[i].0);
-        if prefix_last && i == last {
-            format!("{q}*")
-        } else {
-            q
-        }
-    };
-    if chosen.len() == 2 && rows > MAX_SCORED_ROWS && searched.len() > 2 {
-        return format!("{} AND {}", term(chosen[0]), term(chosen[1]));
-    }
-    chosen.sort_unstable();
-    chosen
-        .into_iter()
-        .map(term)
-        .collect::<Vec<_>>()
-        .join(" OR ")
+/// Passages an expression matches, counted without ranking them (tens of nanoseconds each).
+fn count_matches(conn: &Connection, expr: &str) -> Result<u64> {
+    let mut stmt =
+        conn.prepare_cached("SELECT count(*) FROM sections_fts WHERE sections_fts MATCH ?1")?;
+    Ok(stmt.query_row([expr], |r| r.get::<_, i64>(0))?.max(0) as u64)
 }
 
 fn load(conn: &Connection, id: i64, score: f64) -> Result<Candidate> {

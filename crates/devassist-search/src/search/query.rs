@@ -15,6 +15,9 @@ pub(crate) const MAX_QUERY_BYTES: usize = 400_000;
 pub(crate) const ANALYSED_QUERY_BYTES: usize = 4096;
 /// At most this many distinct terms are searched.
 pub(crate) const MAX_TERMS: usize = 32;
+/// Queries of at most this many words are treated as typed in a search box (see
+/// [`Query::prefix_last`]).
+const MAX_PREFIX_QUERY_WORDS: usize = 3;
 
 /// One search term.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,8 +31,8 @@ pub(crate) struct Term {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Query {
     pub terms: Vec<Term>,
-    /// The last word was still being typed (no space or punctuation after it): match it as a
-    /// prefix too.
+    /// The last word of a short keyword query was still being typed (no space or punctuation
+    /// after it): match it as a prefix too.
     pub prefix_last: bool,
 }
 
@@ -70,7 +73,11 @@ pub(crate) fn parse(input: &str) -> Result<Query> {
         }
     }
     let last_typed = all.last().map(String::as_str);
+    // Only keyword queries are typed into a search box word by word; the last word of a
+    // question is complete, and a prefix query on it costs FTS5 a merge of every word that
+    // starts with it.
     let prefix_last = !truncated
+        && all.len() <= MAX_PREFIX_QUERY_WORDS
         && input.chars().last().is_some_and(char::is_alphanumeric)
         && terms.last().map(|t| t.word.as_str()) == last_typed
         && last_typed.is_some_and(|w| w.chars().count() >= 3);
@@ -80,15 +87,6 @@ pub(crate) fn parse(input: &str) -> Result<Query> {
 /// An FTS5 string literal: the text in double quotes, inner quotes doubled.
 pub(crate) fn quote(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
-}
-
-/// `"a" OR "b" OR "c"*`: any term may match; BM25 ranks by how many and how rare.
-pub(crate) fn any_of<'a>(words: impl Iterator<Item = &'a str>, prefix_last: bool) -> String {
-    let mut parts: Vec<String> = words.map(quote).collect();
-    if prefix_last && let Some(last) = parts.last_mut() {
-        last.push('*');
-    }
-    parts.join(" OR ")
 }
 
 /// The trigrams of a word as an FTS5 OR expression for the trigram table, or `None` for a
@@ -132,6 +130,8 @@ mod tests {
         assert!(parse("json dum")?.prefix_last);
         assert!(!parse("json dum ")?.prefix_last);
         assert!(!parse("json du")?.prefix_last);
+        assert!(parse("python json dum")?.prefix_last);
+        assert!(!parse("how to parse json dum")?.prefix_last);
         Ok(())
     }
 
@@ -167,11 +167,9 @@ mod tests {
     #[test]
     fn fts_syntax_in_input_is_quoted_text() -> Result<()> {
         let q = parse("title:json AND NEAR(\"x\" OR y*) ^start")?;
-        let expr = any_of(q.terms.iter().map(|t| t.word.as_str()), q.prefix_last);
-        assert_eq!(
-            expr,
-            r#""title" OR "json" OR "near" OR "x" OR "y" OR "start"*"#
-        );
+        // Only letters and digits survive, and each word is quoted on its own.
+        assert_eq!(words_of(&q), ["title", "json", "near", "x", "y", "start"]);
+        assert!(!q.prefix_last, "a long query is not typed word by word");
         assert_eq!(quote("a\"b"), "\"a\"\"b\"");
         Ok(())
     }

@@ -19,6 +19,8 @@ struct TermInfo {
     head: String,
     /// Rarity weight.
     weight: f64,
+    /// Long enough (four characters) for words starting with it to count as partial matches.
+    prefixable: bool,
 }
 
 /// How a document word matched a term.
@@ -43,6 +45,7 @@ impl Matcher {
                         head: stem.chars().take(3).collect(),
                         stem,
                         weight: *weight,
+                        prefixable: w.chars().count() >= 4,
                     }
                 })
                 .collect(),
@@ -64,7 +67,7 @@ impl Matcher {
             if word.starts_with(&t.head) && stem(word) == t.stem {
                 return Some((i, MatchKind::Exact));
             }
-            if prefix.is_none() && t.word.chars().count() >= 4 && word.starts_with(&t.word) {
+            if prefix.is_none() && t.prefixable && word.starts_with(&t.word) {
                 prefix = Some((i, MatchKind::Prefix));
             }
         }

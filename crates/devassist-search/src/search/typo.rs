@@ -13,18 +13,35 @@ use crate::error::Result;
 use rusqlite::Connection;
 use std::collections::HashMap;
 
-/// The index's words, their document frequencies and a trigram map over them.
+/// How common a word is in the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WordStats {
+    /// Passages containing the word itself.
+    pub df: u32,
+    /// Passages its stem matches in FTS5: the cost of searching for it.
+    pub rows: u32,
+}
+
+/// The index's words, their frequencies and a trigram map over them.
 pub(crate) struct Vocabulary {
-    terms: Vec<(String, u32)>,
-    by_term: HashMap<String, u32>,
+    terms: Vec<(String, WordStats)>,
+    by_term: HashMap<String, WordStats>,
     grams: HashMap<u64, Vec<u32>>,
 }
 
 impl Vocabulary {
     pub(crate) fn load(conn: &Connection) -> Result<Self> {
-        let mut stmt = conn.prepare("SELECT term, df FROM vocab")?;
-        let terms: Vec<(String, u32)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        let mut stmt = conn.prepare("SELECT term, df, rows FROM vocab")?;
+        let terms: Vec<(String, WordStats)> = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    WordStats {
+                        df: r.get(1)?,
+                        rows: r.get(2)?,
+                    },
+                ))
+            })?
             .collect::<std::result::Result<_, _>>()?;
         let mut by_term = HashMap::with_capacity(terms.len());
         let mut grams: HashMap<u64, Vec<u32>> = HashMap::new();
@@ -45,13 +62,13 @@ impl Vocabulary {
         })
     }
 
-    /// Document frequency of a word, `None` when the index has never seen it.
-    pub(crate) fn document_frequency(&self, word: &str) -> Option<u32> {
+    /// How common a word is, `None` when the index has never seen it.
+    pub(crate) fn stats(&self, word: &str) -> Option<WordStats> {
         self.by_term.get(word).copied()
     }
 
-    /// The known word closest to `word`, with its document frequency.
-    pub(crate) fn correct(&self, word: &str) -> Option<(String, u32)> {
+    /// The known word closest to `word`, with its statistics.
+    pub(crate) fn correct(&self, word: &str) -> Option<(String, WordStats)> {
         let len = word.chars().count();
         let max_distance = if len <= 5 { 1 } else { 2 };
         let mut grams = trigrams(word);
@@ -65,7 +82,7 @@ impl Vocabulary {
                 *shared.entry(id).or_default() += 1;
             }
         }
-        let mut best: Option<(usize, u32, &str)> = None;
+        let mut best: Option<(usize, WordStats, &str)> = None;
         for (id, count) in shared {
             if count < needed {
                 continue;
@@ -73,6 +90,9 @@ impl Vocabulary {
             let Some((term, df)) = self.terms.get(id as usize) else {
                 continue;
             };
+            if !correctable(term) {
+                continue;
+            }
             if term.chars().count().abs_diff(len) > max_distance {
                 continue;
             }
@@ -82,8 +102,9 @@ impl Vocabulary {
             }
             let better = match best {
                 None => true,
-                Some((bd, bdf, bterm)) => {
-                    (d, std::cmp::Reverse(*df), term.as_str()) < (bd, std::cmp::Reverse(bdf), bterm)
+                Some((bd, bstats, bterm)) => {
+                    (d, std::cmp::Reverse(df.df), term.as_str())
+                        < (bd, std::cmp::Reverse(bstats.df), bterm)
                 }
             };
             if better {
@@ -118,10 +139,10 @@ mod tests {
 
     fn vocab(words: &[(&str, u32)]) -> Result<Vocabulary> {
         let conn = Connection::open_in_memory()?;
-        conn.execute_batch("CREATE TABLE vocab (term TEXT, df INTEGER)")?;
+        conn.execute_batch("CREATE TABLE vocab (term TEXT, df INTEGER, rows INTEGER)")?;
         for (w, df) in words {
             conn.execute(
-                "INSERT INTO vocab VALUES (?1, ?2)",
+                "INSERT INTO vocab VALUES (?1, ?2, ?2)",
                 rusqlite::params![w, df],
             )?;
         }
@@ -148,8 +169,8 @@ mod tests {
         assert_eq!(v.correct("jsoon").map(|c| c.0).as_deref(), Some("json"));
         assert_eq!(v.correct("jsno").map(|c| c.0).as_deref(), Some("json"));
         assert_eq!(v.correct("completelydifferent"), None);
-        assert_eq!(v.document_frequency("json"), Some(40));
-        assert_eq!(v.document_frequency("nope"), None);
+        assert_eq!(v.stats("json"), Some(WordStats { df: 40, rows: 40 }));
+        assert_eq!(v.stats("nope"), None);
         Ok(())
     }
 
