@@ -19,6 +19,17 @@ pub type EventStream = BoxStream<'static, Result<Event, GatewayError>>;
 pub struct CallContext {
     /// The correlation id, forwarded as `X-Request-ID`.
     pub request_id: String,
+    /// The client asked for an answer without gateway-side docs grounding.
+    pub no_grounding: bool,
+}
+
+impl CallContext {
+    pub fn new(request_id: impl Into<String>) -> Self {
+        Self {
+            request_id: request_id.into(),
+            no_grounding: false,
+        }
+    }
 }
 
 /// Ollama model-management calls that pass through to Ollama upstreams.

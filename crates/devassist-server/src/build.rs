@@ -142,9 +142,33 @@ pub fn build(
         tracing::info!(dir = %dir.display(), models = local_models.len(), "Local models");
         crate::local::merge(&mut models, &mut slots, local_slots, local_models);
     }
-    Ok(AppState(Arc::new(Gateway::new(
+    let mut gateway = Gateway::new(
         settings,
         Router::new(models),
         Pool::new(slots, tasks, cancel),
-    ))))
+    );
+    gateway.docs = Arc::new(load_docs(&settings.docs)?);
+    Ok(AppState(Arc::new(gateway)))
+}
+
+/// Opens the configured docs indexes; a missing or corrupt file stops start-up with an
+/// error naming it, and `chat_index` must name a loaded index.
+fn load_docs(
+    docs: &crate::config::DocsSettings,
+) -> Result<devassist_search::api::DocsIndexes, GatewayError> {
+    let set = devassist_search::api::DocsIndexes::open_all(&docs.indexes)
+        .map_err(|e| GatewayError::internal(format!("docs.indexes: {e}")))?;
+    if let Some(name) = &docs.chat_index
+        && set.get(Some(name)).is_err()
+    {
+        let names: Vec<String> = set.infos().into_iter().map(|i| i.name).collect();
+        return Err(GatewayError::internal(format!(
+            "docs.chat_index: no loaded index is named `{name}` (loaded: {})",
+            names.join(", ")
+        )));
+    }
+    for info in set.infos() {
+        tracing::info!(index = %info.name, "Docs index loaded");
+    }
+    Ok(set)
 }

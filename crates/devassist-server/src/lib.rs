@@ -4,6 +4,7 @@
 pub mod build;
 pub mod config;
 mod deadline;
+pub mod grounding;
 pub mod guard;
 pub mod local;
 pub mod model_info;
@@ -29,6 +30,7 @@ pub fn app(state: AppState) -> Router {
         .merge(surfaces::ollama::routes())
         .merge(surfaces::openai::routes())
         .merge(surfaces::gitlab::routes())
+        .merge(surfaces::docs::routes())
         .merge(status::routes())
         .layer(axum::middleware::from_fn(guard::request_id::layer))
         .with_state(state)

@@ -31,6 +31,9 @@ pub struct Gateway {
     pub features: Features,
     /// The GitLab surface's allow-listed endpoints and their clients.
     pub gitlab: crate::surfaces::gitlab::GitLabState,
+    /// Loaded docs indexes (possibly none) and how chat is grounded in them.
+    pub docs: Arc<devassist_search::api::DocsIndexes>,
+    pub docs_settings: crate::config::DocsSettings,
     pub max_body_bytes: usize,
     pub started_at: Instant,
 }
@@ -42,6 +45,8 @@ impl Gateway {
             pool,
             features: settings.features.clone(),
             gitlab: crate::surfaces::gitlab::GitLabState::new(settings.gitlab.clone()),
+            docs: Arc::new(devassist_search::api::DocsIndexes::new()),
+            docs_settings: settings.docs.clone(),
             max_body_bytes: settings.server.max_body_bytes,
             started_at: Instant::now(),
         }
@@ -137,6 +142,12 @@ impl Gateway {
         let f = self.check_feature(feature)?;
         Self::apply_defaults(f, &mut req);
         let deadline = f.timeout.map(|t| tokio::time::Instant::now() + t);
+        let sources = match (&self.docs_settings.chat_index, feature) {
+            (Some(index), Feature::Chat) if !ctx.no_grounding => {
+                crate::grounding::ground(&self.docs, &self.docs_settings, index, &mut req).await?
+            }
+            _ => Vec::new(),
+        };
         let work = async {
             let order = self.pool.order(&route.backends, affinity.as_deref());
             let mut last = None;
@@ -155,11 +166,23 @@ impl Gateway {
             }
             Err(last.unwrap_or_else(|| GatewayError::internal("the model has no backend")))
         };
-        match deadline {
+        let started = match deadline {
             None => work.await,
             Some(at) => tokio::time::timeout_at(at, work)
                 .await
                 .unwrap_or_else(|_| Err(deadline::exceeded(feature))),
+        }?;
+        if sources.is_empty() {
+            return Ok(started);
+        }
+        let mut stream = crate::grounding::list_sources(started.into_stream(), sources);
+        match stream.next().await {
+            Some(Ok(first)) => Ok(Started {
+                first,
+                rest: stream,
+            }),
+            Some(Err(e)) => Err(e),
+            None => Err(GatewayError::backend_error("the backend sent no response")),
         }
     }
 

@@ -2,6 +2,7 @@
 //!
 //! `load` is what `devassist serve` uses; `check` is what `devassist config check` prints.
 
+pub mod docs;
 mod env;
 pub mod features;
 pub mod gitlab;
@@ -11,6 +12,7 @@ pub mod secret;
 pub mod settings;
 mod validate;
 
+pub use docs::DocsSettings;
 pub use features::{FeatureSettings, Features};
 pub use settings::*;
 pub use validate::DEFAULT_LISTEN;

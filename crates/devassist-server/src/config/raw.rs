@@ -30,6 +30,9 @@ pub struct RawConfig {
     /// The GitLab AI Gateway surface: allow-listed model endpoints.
     #[serde(default)]
     pub gitlab: super::gitlab::RawGitLab,
+    /// Offline documentation indexes for search and grounded chat.
+    #[serde(default)]
+    pub docs: super::docs::RawDocs,
 }
 
 #[derive(Debug, Default, Deserialize)]

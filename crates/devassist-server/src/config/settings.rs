@@ -15,6 +15,7 @@ pub struct Settings {
     pub engine: EngineSettings,
     pub features: super::Features,
     pub gitlab: super::gitlab::GitLabSettings,
+    pub docs: super::DocsSettings,
 }
 
 #[derive(Debug, Clone)]

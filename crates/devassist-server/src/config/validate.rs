@@ -134,6 +134,7 @@ pub fn validate(
         .collect();
     let features = super::features::validate(raw.features, &names, &mut p);
     let gitlab = super::gitlab::validate(raw.gitlab, &mut p);
+    let docs = super::docs::validate(raw.docs, &mut p);
 
     (problems.len() == before).then(|| Settings {
         server: ServerSettings {
@@ -148,6 +149,7 @@ pub fn validate(
         engine,
         features,
         gitlab,
+        docs,
     })
 }
 

@@ -17,11 +17,22 @@ static X_GITLAB_CORRELATION_ID: HeaderName = HeaderName::from_static("x-gitlab-c
 
 /// The request's correlation id, in the request extensions.
 #[derive(Debug, Clone)]
-pub struct RequestId(pub Arc<str>);
+pub struct RequestId {
+    id: Arc<str>,
+    /// `X-Devassist-Grounding: off`: answer without docs grounding.
+    no_grounding: bool,
+}
 
 impl RequestId {
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.id
+    }
+
+    /// The context that travels with this request to the backend.
+    pub fn call_context(&self) -> devassist_core::CallContext {
+        let mut ctx = devassist_core::CallContext::new(self.id.to_string());
+        ctx.no_grounding = self.no_grounding;
+        ctx
     }
 }
 
@@ -42,7 +53,20 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
         })
         .map(Arc::from)
         .unwrap_or_else(|| Arc::from(uuid::Uuid::new_v4().simple().to_string()));
-    req.extensions_mut().insert(RequestId(id.clone()));
+    let no_grounding = req
+        .headers()
+        .get(crate::grounding::OPT_OUT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "off" | "false" | "0" | "no"
+            )
+        });
+    req.extensions_mut().insert(RequestId {
+        id: id.clone(),
+        no_grounding,
+    });
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let span = tracing::info_span!("request", request_id = %id, %method, %path);

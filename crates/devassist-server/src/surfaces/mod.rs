@@ -2,6 +2,7 @@
 //! requests, neutral events to wire frames, errors to its dialect's body.
 
 pub mod dialect;
+pub mod docs;
 pub mod extract;
 pub mod gitlab;
 pub mod ollama;

@@ -285,9 +285,7 @@ async fn run(st: AppState, rid: RequestId, req: Request) -> Result<Response, Rej
     let target = select(&st, Feature::Chat, &body.model)?;
     let messages = messages(&body, target.profile.family.supports_system_role());
     let plan = super::plan::chat(&target, &st, messages, true);
-    let ctx = CallContext {
-        request_id: rid.as_str().to_owned(),
-    };
+    let ctx = CallContext::new(rid.as_str().to_owned());
     // GitLab answers 200 before the model is called: a model failure is an `error` event.
     let frames = match target.start(&st, plan.request, &ctx).await {
         Ok(started) => answer::text_stream(started, &plan.clean, rid.as_str().to_owned())

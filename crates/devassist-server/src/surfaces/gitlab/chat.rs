@@ -61,9 +61,7 @@ async fn run(
         ChatContent::Messages(messages) => messages,
     };
     let plan = plan::chat(&target, &st, messages, b.stream);
-    let ctx = CallContext {
-        request_id: rid.as_str().to_owned(),
-    };
+    let ctx = CallContext::new(rid.as_str().to_owned());
     let started = target.start(&st, plan.request, &ctx).await?;
     if b.stream {
         let chunks = answer::text_stream(started, &plan.clean, rid.as_str().to_owned());

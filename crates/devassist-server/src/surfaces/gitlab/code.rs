@@ -106,9 +106,7 @@ async fn run(
         }
     };
     let mut meta = model_meta(&b, &target, use_case);
-    let ctx = CallContext {
-        request_id: rid.as_str().to_owned(),
-    };
+    let ctx = CallContext::new(rid.as_str().to_owned());
     let started = target.start(&st, plan.request, &ctx).await?;
     if b.stream {
         let chunks = answer::text_stream(started, &plan.clean, rid.as_str().to_owned());

@@ -74,9 +74,7 @@ async fn run(
         lang: Some(encode::lang(&b.current_file)),
         tokens_consumption_metadata: None,
     };
-    let ctx = CallContext {
-        request_id: rid.as_str().to_owned(),
-    };
+    let ctx = CallContext::new(rid.as_str().to_owned());
     let started = target.start(&st, plan.request, &ctx).await?;
     if b.stream {
         let chunks = answer::text_stream(started, &plan.clean, rid.as_str().to_owned());

@@ -8,7 +8,7 @@ use crate::surfaces::{Dialect, OllamaDialect, WireJson};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use devassist_core::{CallContext, EmbedRequest, GatewayError};
+use devassist_core::{EmbedRequest, GatewayError};
 use serde_json::{Value, json};
 use std::time::Instant;
 
@@ -51,9 +51,7 @@ pub async fn embed(
             keep_alive: wire::keep_alive(b.keep_alive)?,
             options: b.options.unwrap_or_default(),
         };
-        let ctx = CallContext {
-            request_id: rid.as_str().to_string(),
-        };
+        let ctx = rid.call_context();
         let out = st.embed(&route, req, &ctx).await?;
         Ok(json!({
             "model": model,
@@ -95,9 +93,7 @@ pub async fn embeddings(
             keep_alive: wire::keep_alive(b.keep_alive)?,
             options: b.options.unwrap_or_default(),
         };
-        let ctx = CallContext {
-            request_id: rid.as_str().to_string(),
-        };
+        let ctx = rid.call_context();
         let out = st.embed(&route, req, &ctx).await?;
         let first = out.embeddings.into_iter().next().unwrap_or_default();
         // The legacy endpoint returns float64 values.

@@ -12,7 +12,7 @@ use crate::surfaces::{Dialect, OllamaDialect, WireJson};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use devassist_core::{CallContext, Feature, GatewayError, GenerateRequest, KeepAlive, Prompt};
+use devassist_core::{Feature, GatewayError, GenerateRequest, KeepAlive, Prompt};
 use futures::StreamExt;
 use std::time::Instant;
 
@@ -157,9 +157,7 @@ async fn respond(
     enc: Encoder,
 ) -> Result<Response, GatewayError> {
     let stream = req.stream;
-    let ctx = CallContext {
-        request_id: rid.as_str().to_string(),
-    };
+    let ctx = rid.call_context();
     let started = st.generate(route, feature, req, &ctx).await?;
     if !stream {
         let whole = collect(started).await?;

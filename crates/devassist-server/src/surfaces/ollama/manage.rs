@@ -92,7 +92,7 @@ async fn forward(
         }
     }
     let bytes = serde_json::to_vec(&body).map_err(|e| GatewayError::internal(e.to_string()))?;
-    let ctx = CallContext { request_id };
+    let ctx = CallContext::new(request_id);
     let raw = st.manage(&route, op, bytes.into(), &ctx).await?;
     let mut resp = Response::new(Body::from_stream(
         raw.body

@@ -12,7 +12,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use devassist_core::{CallContext, Feature, GatewayError, GenerateRequest, Prompt};
+use devassist_core::{Feature, GatewayError, GenerateRequest, Prompt};
 use futures::StreamExt;
 
 pub async fn chat_completions(
@@ -61,9 +61,7 @@ pub async fn respond(
     mut enc: Encoder,
 ) -> Result<Response, GatewayError> {
     let stream = req.stream;
-    let ctx = CallContext {
-        request_id: rid.as_str().to_string(),
-    };
+    let ctx = rid.call_context();
     let started = st.generate(route, feature, req, &ctx).await?;
     if !stream {
         let whole = collect(started).await?;

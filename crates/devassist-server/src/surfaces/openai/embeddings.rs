@@ -8,7 +8,7 @@ use crate::surfaces::{Dialect, OpenAiDialect, WireJson};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use devassist_core::{CallContext, EmbedRequest, GatewayError};
+use devassist_core::{EmbedRequest, GatewayError};
 use serde_json::{Value, json};
 
 pub async fn embeddings(
@@ -67,9 +67,7 @@ async fn run(st: AppState, rid: RequestId, b: EmbeddingsBody) -> Result<Value, G
         keep_alive: None,
         options: Default::default(),
     };
-    let ctx = CallContext {
-        request_id: rid.as_str().to_string(),
-    };
+    let ctx = rid.call_context();
     let out = st.embed(&route, req, &ctx).await?;
     let data: Vec<Value> = out
         .embeddings
