@@ -1,5 +1,5 @@
 # One entry point for every task. The README's two commands are `make run` and `make test`.
-.PHONY: setup run test test-rust test-python lint fmt bench bench-gateway bench-search
+.PHONY: setup run test test-rust test-python lint fmt bench bench-gateway bench-search bench-scale
 
 CARGO ?= cargo
 PYTEST_ARGS ?= -q
@@ -24,7 +24,7 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-bench: bench-gateway
+bench: bench-gateway bench-scale
 
 LITELLM_VENV ?= bench/.venv-litellm
 LITELLM_VERSION ?= 1.74.9
@@ -43,3 +43,10 @@ bench-gateway:
 ## Writes bench/results/search.md.
 bench-search:
 	bench/search/run.sh
+
+## Scale to zero: wake latency the gateway adds (first byte minus backend ready; target p99
+## <= 50 ms) and lost requests across 20 stop/wake cycles under continuous load (target 0),
+## with tests/python/fake_backend.py as the backend (~1 min). Writes bench/results/scale.{md,json}.
+bench-scale:
+	$(CARGO) build --release -p devassist --no-default-features
+	.venv/bin/python bench/scale/bench_scale.py --devassist $(BENCH_BIN)/devassist --out bench/results

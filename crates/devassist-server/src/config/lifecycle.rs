@@ -34,7 +34,7 @@ pub struct RawLifecycle {
     /// `process`: URL polled until it answers 200 (`{port}` allowed). Default, when there is
     /// no `ready_line`: the backend URL plus `/models` (openai) or `/api/version` (ollama).
     pub ready_url: Option<String>,
-    /// `process`: time between two readiness probes. Default `25ms`.
+    /// `process`: time between two readiness probes. Default `10ms`.
     pub ready_interval: Option<String>,
     /// `process`, `command`: appended to a URL the process or a hook prints to form the
     /// backend URL. Default `/v1` for openai backends, empty for ollama.
@@ -404,7 +404,7 @@ fn process(
         ready_interval: dur(
             raw.ready_interval.as_deref(),
             &key("ready_interval"),
-            Duration::from_millis(25),
+            Duration::from_millis(10),
             p,
         ),
         url,

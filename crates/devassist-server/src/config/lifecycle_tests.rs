@@ -189,3 +189,23 @@ backends = ["a", "zzz"]
         );
     }
 }
+
+#[test]
+fn scale_to_zero_recipes_are_valid() {
+    let doc = include_str!("../../../../docs/scale-to-zero.md");
+    let mut checked = 0;
+    for block in doc.split("```toml").skip(1) {
+        let Some((toml, _)) = block.split_once("```") else {
+            continue;
+        };
+        // The replicas snippet shows only a model; every other block is a whole backend.
+        if !toml.contains("[[backends]]") {
+            continue;
+        }
+        if let Err(e) = check(toml) {
+            panic!("docs/scale-to-zero.md recipe is invalid:\n{e}\n---\n{toml}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 11, "only {checked} recipes checked");
+}
