@@ -19,6 +19,7 @@ pub use build::build;
 pub use state::AppState;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -46,6 +47,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let stop = CancellationToken::new();
     let gateway = state.0.clone();
+    // Without TCP_NODELAY, Nagle holds each small stream frame until the client ACKs the
+    // previous one: chunks of a stream arrived up to 40 ms late (a delayed ACK).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server =
         axum::serve(listener, app(state)).with_graceful_shutdown(stop.clone().cancelled_owned());
     let deadline = async move {
