@@ -31,11 +31,11 @@ LITELLM_VERSION ?= 1.74.9
 BENCH_BIN = $${CARGO_TARGET_DIR:-$(CURDIR)/target}/release
 
 ## Gateway overhead, direct vs devassist vs LiteLLM, in one run (~10 min): bench/results/gateway.{md,json,png}.
-## Runs at nice -10 so other work on the machine disturbs the figures less.
+## Latency phases run under SCHED_RR (--realtime), the rate search at nice -10, so other work on the machine disturbs the figures less.
 bench-gateway:
 	$(CARGO) build --release -p devassist -p devassist-bench-gateway --no-default-features
 	bench/gateway/setup-litellm.sh $(LITELLM_VENV) $(LITELLM_VERSION)
-	nice -n -10 timeout 780 $(BENCH_BIN)/bench-gateway run --devassist $(BENCH_BIN)/devassist --litellm-venv $(LITELLM_VENV) --out bench/results
+	nice -n -10 timeout 780 $(BENCH_BIN)/bench-gateway run --devassist $(BENCH_BIN)/devassist --litellm-venv $(LITELLM_VENV) --realtime --out bench/results
 	$(LITELLM_VENV)/bin/python bench/gateway/plot.py bench/results/gateway.json bench/results/gateway.png
 
 ## Docs search: index build time and size, recall@5 / MRR on the Python docs question set

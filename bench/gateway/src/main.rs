@@ -48,6 +48,10 @@ enum Cmd {
         /// Short phases: checks the harness end to end in about a minute.
         #[arg(long)]
         quick: bool,
+        /// Run the fixed-rate and stream phases under SCHED_RR priority 1 (needs root),
+        /// so other work on a shared machine does not swamp sub-millisecond figures.
+        #[arg(long)]
+        realtime: bool,
     },
     /// Serve the mock OpenAI upstream.
     Mock {
@@ -119,6 +123,7 @@ fn main() -> ExitCode {
             litellm_workers,
             out,
             quick,
+            realtime,
         } => {
             let opts = plan::Options {
                 devassist,
@@ -127,6 +132,7 @@ fn main() -> ExitCode {
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
                 out,
                 quick,
+                realtime,
             };
             multi_thread().and_then(|rt| {
                 rt.block_on(async {

@@ -76,6 +76,15 @@ fn header(s: &mut String, r: &Report) {
     );
     let _ = writeln!(
         s,
+        "- Scheduling: {}",
+        if r.realtime {
+            "the fixed-rate and stream phases ran under SCHED_RR priority 1 (load generator, mock and gateways alike), so other work on this shared machine could not delay a waking thread; the rate search ran at normal priority (nice -10)."
+        } else {
+            "normal priority; other work on the machine adds to the tail figures (see the load average)."
+        }
+    );
+    let _ = writeln!(
+        s,
         "- Streams: the mock sends {} chunks {} ms apart (the first at once); each stream is read to its end marker.\n",
         r.stream_chunks, r.stream_interval_ms
     );
@@ -156,11 +165,11 @@ fn usage_cells(p: &RatePoint) -> String {
 fn fixed(s: &mut String, r: &Report) {
     let _ = writeln!(
         s,
-        "## 1. Non-streaming chat completion at fixed rates\n\nLatencies in ms. `devassist-ollama` is scenario 3: the same request as Ollama `/api/chat`, translated by devassist to the OpenAI upstream and back. CPU per request counts every request of the phase, warm-up included in the wall time but not in the request count.\n"
+        "## 1. Non-streaming chat completion at fixed rates\n\nLatencies in ms, from the time each request was due. The load generator's lag (due → actually sent) is part of every latency, through a gateway or not; when its p99 is large, the p99 columns say more about the machine than about the gateway. `devassist-ollama` is scenario 3: the same request as Ollama `/api/chat`, translated by devassist to the OpenAI upstream and back. CPU per request counts every request of the phase, warm-up included in the wall time but not in the request count.\n"
     );
     let _ = writeln!(
         s,
-        "| rate | target | ok | errors | p50 | p90 | p99 | added p50 | added p90 | added p99 | gateway cores | CPU µs/req | max RSS MiB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| rate | target | ok | errors | p50 | p90 | p99 | added p50 | added p90 | added p99 | load-generator lag p99 | gateway cores | CPU µs/req | max RSS MiB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for p in &r.fixed {
         let l = &p.result.latency;
@@ -171,7 +180,7 @@ fn fixed(s: &mut String, r: &Report) {
             });
         let _ = writeln!(
             s,
-            "| {:.0} | {} | {} | {} ({:.2}%) | {} | {} | {} | {add} | {} |",
+            "| {:.0} | {} | {} | {} ({:.2}%) | {} | {} | {} | {add} | {} | {} |",
             p.result.target_rps,
             p.target,
             p.result.ok,
@@ -180,6 +189,7 @@ fn fixed(s: &mut String, r: &Report) {
             ms(l.p50_us),
             ms(l.p90_us),
             ms(l.p99_us),
+            ms(p.result.lag.p99_us),
             usage_cells(p)
         );
     }

@@ -25,6 +25,8 @@ pub struct Options {
     pub out: PathBuf,
     /// Short phases, for a smoke test of the harness itself.
     pub quick: bool,
+    /// Run the latency phases under SCHED_RR (see `set_realtime`).
+    pub realtime: bool,
 }
 
 /// Durations of each kind of phase.
@@ -177,6 +179,16 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
         ready(&client, e).await?;
     }
     eprintln!("bench-gateway: all targets answer; measuring");
+    let mut pids = vec![std::process::id(), mock.pid()];
+    pids.extend(endpoints.iter().filter_map(|e| e.pid).flat_map(tree));
+    if opts.realtime {
+        report.realtime = set_realtime(&pids, true);
+        if !report.realtime {
+            eprintln!(
+                "bench-gateway: could not switch to SCHED_RR (not root, or no chrt); measuring without it"
+            );
+        }
+    }
 
     // Scenario 1 (and 3): non-streaming at fixed rates.
     for (rps, duration) in t.fixed {
@@ -208,7 +220,11 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
         }
         report.save(&opts.out, began)?;
     }
-    // Highest sustainable rate for each target.
+    // Highest sustainable rate for each target. Saturating both cores under a real-time
+    // policy would starve everything else on the machine, so this runs at normal priority.
+    if report.realtime {
+        set_realtime(&pids, false);
+    }
     for e in endpoints.iter().chain([&ollama]) {
         let search = search(&client, e, &t).await?;
         report.search.push(search);
@@ -218,6 +234,22 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
     report.save(&opts.out, began)?;
     drop((litellm, devassist, mock));
     Ok(report)
+}
+
+/// Puts every thread of `pids` under SCHED_RR priority 1 (`on`) or back under SCHED_OTHER.
+/// On a shared machine, a waking gateway thread otherwise waits behind compilers for
+/// milliseconds, which swamps the sub-millisecond figures being measured. Threads started
+/// later inherit the policy. True when every change succeeded.
+fn set_realtime(pids: &[u32], on: bool) -> bool {
+    let (policy, priority) = if on { ("--rr", "1") } else { ("--other", "0") };
+    pids.iter().all(|pid| {
+        std::process::Command::new("chrt")
+            .args([policy, "--all-tasks", "--pid", priority, &pid.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
 }
 
 /// Waits until a real request through `e` succeeds (LiteLLM takes ~30 s to start).

@@ -93,6 +93,9 @@ pub struct Report {
     pub litellm_version: Option<String>,
     pub litellm_workers: usize,
     pub quick: bool,
+    /// Whether the latency phases ran under SCHED_RR.
+    #[serde(default)]
+    pub realtime: bool,
     pub timeout_ms: u64,
     pub stream_chunks: u32,
     pub stream_interval_ms: u64,
@@ -124,6 +127,7 @@ impl Report {
             litellm_version: None,
             litellm_workers: opts.litellm_workers,
             quick: opts.quick,
+            realtime: false,
             timeout_ms: crate::plan::TIMEOUT.as_millis() as u64,
             stream_chunks: crate::plan::CHUNKS,
             stream_interval_ms: crate::plan::INTERVAL.as_millis() as u64,
