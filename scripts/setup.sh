@@ -8,6 +8,13 @@ cd "$(dirname "$0")/.."
 # Build tools and the default model (SmolLM2-135M-Instruct) into the models directory.
 scripts/fetch-default-model.sh "${DEVASSIST_MODELS:-}"
 
+# The documentation corpus the docs-search quality test runs on (Debian's Python docs).
+if ! dpkg -s python3.11-doc >/dev/null 2>&1; then
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq python3.11-doc >/dev/null
+fi
+
 # Python test clients, pinned in tests/requirements.txt.
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
