@@ -49,4 +49,4 @@ bench-search:
 ## with tests/python/fake_backend.py as the backend (~1 min). Writes bench/results/scale.{md,json}.
 bench-scale:
 	$(CARGO) build --release -p devassist --no-default-features
-	.venv/bin/python bench/scale/bench_scale.py --devassist $(BENCH_BIN)/devassist --out bench/results
+	nice -n -10 .venv/bin/python bench/scale/bench_scale.py --devassist $(BENCH_BIN)/devassist --out bench/results
