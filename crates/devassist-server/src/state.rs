@@ -199,7 +199,10 @@ impl Gateway {
         let kind = self.pool.slots().get(index).map(|s| s.kind).unwrap_or("");
         let post = prompting::prepare(route, kind, &mut req);
         let streaming = req.stream;
+        let asked = tokio::time::Instant::now();
         let lease = self.pool.acquire(index, req.keep_alive).await?;
+        // Time spent waiting for a cold backend to load is Ollama's `load_duration`.
+        let waited = asked.elapsed();
         req.model = route.settings.upstream.clone();
         let stream = match lease.backend().generate(req, ctx).await {
             Ok(s) => s,
@@ -214,6 +217,27 @@ impl Gateway {
         };
         let slot = lease.slot().clone();
         let mut stream = tracked(stream, lease);
+        if waited >= std::time::Duration::from_millis(1) {
+            stream = stream
+                .map(move |item| match item {
+                    Ok(Event::Done {
+                        finish,
+                        usage,
+                        mut timings,
+                        context,
+                    }) => {
+                        timings.load = Some(timings.load.unwrap_or_default().max(waited));
+                        Ok(Event::Done {
+                            finish,
+                            usage,
+                            timings,
+                            context,
+                        })
+                    }
+                    other => other,
+                })
+                .boxed();
+        }
         if let Some(post) = post {
             stream = prompting::postprocess(stream, post, streaming);
         }

@@ -1,0 +1,108 @@
+"""The embedded engine behind the gateway, on the real default model (SmolLM2-135M): local
+GGUF discovery, chat and completion through `devassist serve` with the official clients,
+start on the first request, /api/ps while loaded, idle stop and re-wake, keep_alive 0."""
+
+import os
+import pathlib
+import time
+
+import httpx
+import ollama
+import openai
+import pytest
+
+from conftest import Gateway
+
+MODELS_DIR = pathlib.Path(
+    os.environ.get("DEVASSIST_MODELS")
+    or pathlib.Path(os.environ.get("XDG_DATA_HOME", pathlib.Path.home() / ".local/share")) / "devassist/models"
+)
+MODEL_FILE = MODELS_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL = "smollm2:135m"
+
+if not MODEL_FILE.exists():
+    pytest.fail(f"the default model is missing: {MODEL_FILE} (run scripts/setup.sh)", pytrace=False)
+
+CONFIG = """
+[engine]
+idle_timeout = "3s"
+parallel = 2
+ctx = 2048
+threads = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def gw():
+    g = Gateway(CONFIG, "engine", env={"DEVASSIST_MODELS": str(MODELS_DIR)})
+    yield g
+    g.stop()
+
+
+def engine_state(gw):
+    for b in gw.status()["backends"]:
+        if b["name"] == f"engine:{MODEL}":
+            return b
+    raise KeyError("no engine backend in /status")
+
+
+def test_local_model_is_listed_with_gguf_metadata(gw):
+    tags = httpx.get(f"{gw.url}/api/tags").json()["models"]
+    m = next(t for t in tags if t["name"] == MODEL)
+    assert m["details"]["family"] == "llama"
+    assert m["details"]["quantization_level"] == "Q4_1"
+    assert m["details"]["parameter_size"].endswith("M")
+    assert m["size"] > 50_000_000
+    show = ollama.Client(host=gw.url).show(MODEL)
+    assert "completion" in show.capabilities and "insert" not in show.capabilities
+    assert show.modelinfo["general.architecture"] == "llama"
+
+
+def test_first_request_wakes_the_engine_and_reports_load(gw):
+    c = ollama.Client(host=gw.url)
+    c.generate(model=MODEL, prompt="", keep_alive=0)  # make sure it is cold
+    for _ in range(100):
+        if engine_state(gw)["state"] == "cold":
+            break
+        time.sleep(0.1)
+    r = c.chat(model=MODEL, messages=[{"role": "user", "content": "Say hello."}], options={"temperature": 0, "num_predict": 8})
+    assert r.done and r.message.content.strip()
+    assert r.load_duration > 0, "the wake should be reported as load_duration"
+    assert r.eval_count > 0 and r.prompt_eval_count > 0
+    assert MODEL in [m.model for m in c.ps().models]
+    assert engine_state(gw)["state"] == "ready"
+
+
+def test_greedy_is_deterministic_through_both_clients(gw):
+    c = ollama.Client(host=gw.url)
+    ask = dict(model=MODEL, prompt="def add(a, b):", raw=True, options={"temperature": 0, "num_predict": 16})
+    first = c.generate(**ask).response
+    second = c.generate(**ask).response
+    assert first and first == second
+    o = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="x", max_retries=0)
+    via_openai = o.completions.create(model=MODEL, prompt="def add(a, b):", temperature=0, max_tokens=16)
+    assert via_openai.choices[0].text == first
+    chunks = list(o.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Count to three."}],
+                                            temperature=0, max_tokens=12, stream=True, stream_options={"include_usage": True}))
+    text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+    assert text.strip() and chunks[-1].usage.completion_tokens > 0
+
+
+def test_suffix_on_a_model_without_fim_tokens_is_ollamas_400(gw):
+    with pytest.raises(ollama.ResponseError) as e:
+        ollama.Client(host=gw.url).generate(model=MODEL, prompt="a", suffix="b")
+    assert e.value.status_code == 400 and "does not support insert" in e.value.error
+
+
+def test_idle_stop_then_rewake(gw):
+    c = ollama.Client(host=gw.url)
+    c.generate(model=MODEL, prompt="hi", options={"num_predict": 2})
+    wakes = engine_state(gw)["wake"]["count"]
+    deadline = time.time() + 20
+    while time.time() < deadline and engine_state(gw)["state"] != "cold":
+        time.sleep(0.2)
+    assert engine_state(gw)["state"] == "cold", "idle_timeout = 3s should have stopped it"
+    assert MODEL not in [m.model for m in c.ps().models]
+    r = c.generate(model=MODEL, prompt="hi", options={"num_predict": 2})
+    assert r.done
+    assert engine_state(gw)["wake"]["count"] == wakes + 1
