@@ -1,0 +1,38 @@
+//! `devassist engine` command-line flags.
+
+use std::path::PathBuf;
+
+/// Serve one GGUF model over an OpenAI-compatible HTTP API.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EngineArgs {
+    /// GGUF model file to serve.
+    #[arg(long, short)]
+    pub model: PathBuf,
+    /// Address to listen on; `127.0.0.1:0` picks a free port (see the readiness line).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Context size per slot in tokens (prompt plus answer of one request). Default 4096,
+    /// capped at the model's training context.
+    #[arg(long)]
+    pub ctx: Option<u32>,
+    /// Parallel slots: requests generated together by continuous batching.
+    #[arg(long, default_value_t = 4)]
+    pub parallel: u32,
+    /// CPU threads for llama.cpp (default: the number of available cores).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// Most tokens evaluated per decode step; long prompts are prefilled in chunks of this
+    /// size, which bounds how long a cancellation or a new request waits.
+    #[arg(long, default_value_t = 128)]
+    pub batch: u32,
+    /// Model id reported to clients (default: from GGUF metadata, e.g. `smollm2:135m`).
+    #[arg(long)]
+    pub alias: Option<String>,
+    /// Serve `/v1/embeddings` (mean pooling) even from a model that is not an embedding model;
+    /// the engine then serves no text generation.
+    #[arg(long)]
+    pub embeddings: bool,
+    /// Layers to offload to the GPU in `cuda` builds (default: all).
+    #[arg(long)]
+    pub gpu_layers: Option<u32>,
+}

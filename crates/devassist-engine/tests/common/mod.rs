@@ -1,0 +1,191 @@
+//! Test harness: start the real `devassist-engine` binary on the default model, wait for its
+//! readiness line, talk to it over HTTP, kill it on drop. Engines run one at a time (a shared
+//! lock): two engines on a 2-core machine would only slow each other down.
+
+#![allow(dead_code, reason = "each test file uses a different subset")]
+
+use serde_json::Value as Json;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+pub const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+const BIN: &str = env!("CARGO_BIN_EXE_devassist-engine");
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The default model, or `None` (with a message saying how to get it) when it is missing.
+pub fn model_path() -> Option<PathBuf> {
+    let path = devassist_gguf::models_dir(None).join(MODEL_FILE);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!(
+            "SKIPPED: {} is missing; run scripts/fetch-default-model.sh",
+            path.display()
+        );
+        None
+    }
+}
+
+/// A running engine process.
+pub struct Engine {
+    child: Child,
+    pub url: String,
+    pub client: reqwest::Client,
+    _turn: MutexGuard<'static, ()>,
+}
+
+impl Engine {
+    /// Start the engine on the default model with extra flags; `None` when the model is missing.
+    pub fn start(extra: &[&str]) -> Result<Option<Self>, Box<dyn std::error::Error>> {
+        let Some(model) = model_path() else {
+            return Ok(None);
+        };
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let mut child = Command::new(BIN)
+            .arg("--model")
+            .arg(&model)
+            .args(["--listen", "127.0.0.1:0", "--threads", "2"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let url = line
+            .trim()
+            .strip_prefix("devassist-engine listening on ")
+            .ok_or_else(|| format!("unexpected readiness line {line:?}"))?
+            .to_string();
+        Ok(Some(Self {
+            child,
+            url,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(600))
+                .build()?,
+            _turn: turn,
+        }))
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        body: &Json,
+    ) -> Result<(u16, Json), Box<dyn std::error::Error>> {
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await?))
+    }
+
+    pub async fn get(&self, path: &str) -> Result<(u16, Json), Box<dyn std::error::Error>> {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await?))
+    }
+
+    /// POST and return the `data:` payloads of the SSE answer, in order.
+    pub async fn stream(
+        &self,
+        path: &str,
+        body: &Json,
+    ) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await?;
+        assert_eq!(resp.status().as_u16(), 200);
+        assert_eq!(
+            resp.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("text/event-stream")
+        );
+        let text = resp.text().await?;
+        assert!(
+            !text.contains(": ping"),
+            "keep-alive comments must never be sent"
+        );
+        let mut frames = Vec::new();
+        for event in text.split("\n\n").filter(|e| !e.is_empty()) {
+            let data = event
+                .strip_prefix("data: ")
+                .ok_or_else(|| format!("not a data event: {event:?}"))?;
+            frames.push(data.to_string());
+        }
+        Ok(frames)
+    }
+
+    /// Chat answer text for one user message, greedy.
+    pub async fn chat(
+        &self,
+        user: &str,
+        max_tokens: u32,
+    ) -> Result<String, Box<dyn std::error::Error>> {
+        let body = serde_json::json!({
+            "messages": [{"role": "user", "content": user}],
+            "temperature": 0,
+            "max_tokens": max_tokens,
+        });
+        let (status, json) = self.post("/v1/chat/completions", &body).await?;
+        assert_eq!(status, 200, "{json}");
+        Ok(json["choices"][0]["message"]["content"]
+            .as_str()
+            .ok_or("no content")?
+            .to_string())
+    }
+
+    /// Completion text (and the whole answer), greedy.
+    pub async fn complete(
+        &self,
+        prompt: &str,
+        max_tokens: u32,
+    ) -> Result<(String, Json), Box<dyn std::error::Error>> {
+        let body =
+            serde_json::json!({"prompt": prompt, "temperature": 0, "max_tokens": max_tokens});
+        let (status, json) = self.post("/v1/completions", &body).await?;
+        assert_eq!(status, 200, "{json}");
+        Ok((
+            json["choices"][0]["text"]
+                .as_str()
+                .ok_or("no text")?
+                .to_string(),
+            json,
+        ))
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run the binary to completion (for start-up failures): exit code, stdout, stderr.
+pub fn run_binary(
+    args: &[&str],
+) -> Result<(Option<i32>, String, String), Box<dyn std::error::Error>> {
+    let out = Command::new(BIN).args(args).output()?;
+    Ok((
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
