@@ -116,9 +116,7 @@ fn chat() -> GenerateRequest {
 }
 
 fn ctx() -> CallContext {
-    CallContext {
-        request_id: "req-1".into(),
-    }
+    CallContext::new("req-1")
 }
 
 async fn generate_err(kind: Kind, server: &TestServer, t: Timeouts) -> GatewayError {

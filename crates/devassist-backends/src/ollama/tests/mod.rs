@@ -25,7 +25,5 @@ fn backend(server: &TestServer) -> OllamaBackend {
 }
 
 fn ctx() -> CallContext {
-    CallContext {
-        request_id: "req-7".to_owned(),
-    }
+    CallContext::new("req-7")
 }

@@ -25,9 +25,7 @@ fn backend(server: &TestServer) -> OpenAiBackend {
 }
 
 fn ctx() -> CallContext {
-    CallContext {
-        request_id: "req-42".to_owned(),
-    }
+    CallContext::new("req-42")
 }
 
 fn chat(text: &str) -> GenerateRequest {

@@ -163,7 +163,7 @@ pub async fn ps(State(st): State<AppState>) -> Response {
         }
         out.push((expires_ms, ps_entry(m, expires_ms, now)));
     }
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|e| std::cmp::Reverse(e.0));
     let models: Vec<Value> = out.into_iter().map(|(_, v)| v).collect();
     axum::Json(json!({ "models": models })).into_response()
 }
