@@ -53,6 +53,13 @@ enum Cmd {
         #[arg(long)]
         realtime: bool,
     },
+    /// Render gateway.md again from a saved gateway.json (after changing the page layout).
+    Render {
+        #[arg(long, default_value = "bench/results/gateway.json")]
+        json: PathBuf,
+        #[arg(long, default_value = "bench/results/gateway.md")]
+        out: PathBuf,
+    },
     /// Serve the mock OpenAI upstream.
     Mock {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -101,6 +108,7 @@ fn main() -> ExitCode {
     // 1,000 streams through a gateway hold ~3,000 sockets in this process tree.
     let _ = rlimit::increase_nofile_limit(65_536);
     let result = match cli.command {
+        Cmd::Render { json, out } => render(&json, &out),
         Cmd::Mock {
             listen,
             chunks,
@@ -192,6 +200,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn render(json: &std::path::Path, out: &std::path::Path) -> Result<(), BoxError> {
+    let report: report::Report = serde_json::from_slice(&std::fs::read(json)?)?;
+    std::fs::write(out, markdown::render(&report))?;
+    Ok(())
 }
 
 async fn interrupted() {

@@ -88,7 +88,10 @@ fn header(s: &mut String, r: &Report) {
         "- Streams: the mock sends {} chunks {} ms apart (the first at once); each stream is read to its end marker.\n",
         r.stream_chunks, r.stream_interval_ms
     );
-    let _ = writeln!(s, "![latency against rate](gateway.png)\n");
+    let _ = writeln!(
+        s,
+        "![latency against rate](gateway.png)\n\nThe plot joins the fixed-rate runs and every step of the rate search; the search steps are 4 s long and ran at normal priority, so their p99 also carries whatever else the machine was doing.\n"
+    );
 }
 
 fn added(r: &Report, p: &RatePoint) -> Option<(f64, f64, f64)> {
@@ -110,14 +113,20 @@ fn point<'a>(r: &'a Report, target: &str, rps: f64) -> Option<&'a RatePoint> {
 fn goals(s: &mut String, r: &Report) {
     let _ = writeln!(s, "## Goals\n\n| goal | measured | met |\n|---|---|---|");
     for (rps, limit_ms) in [(100.0, 0.5), (1000.0, 1.0)] {
-        if let Some((_, _, p99)) = point(r, "devassist", rps).and_then(|p| added(r, p)) {
-            let _ = writeln!(
-                s,
-                "| p99 added latency ≤ {limit_ms} ms at {rps:.0} RPS | {} ms | {} |",
-                signed_ms(p99),
-                yes(p99 / 1000.0 <= limit_ms)
-            );
-        }
+        let (Some(p), Some(d)) = (point(r, "devassist", rps), r.direct_at(rps)) else {
+            continue;
+        };
+        // Measured from the due time (what a client sees) and from the actual send (which
+        // leaves out the load generator's own lag); the goal is judged on the larger.
+        let due = p.result.latency.p99_us - d.result.latency.p99_us;
+        let sent = p.result.service.p99_us - d.result.service.p99_us;
+        let _ = writeln!(
+            s,
+            "| p99 added latency ≤ {limit_ms} ms at {rps:.0} RPS | {} ms from due time, {} ms from send | {} |",
+            signed_ms(due),
+            signed_ms(sent),
+            yes(due.max(sent) / 1000.0 <= limit_ms)
+        );
     }
     if let (Some(d), Some(l)) = (r.max_rate("devassist"), r.max_rate("litellm")) {
         let ratio = if l > 0.0 { d / l } else { f64::INFINITY };
@@ -151,8 +160,9 @@ fn yes(ok: bool) -> &'static str {
 fn usage_cells(p: &RatePoint) -> String {
     match &p.usage {
         Some(u) => {
-            let per_req = if p.result.ok > 0 {
-                u.cpu_s * 1e6 / p.result.ok as f64
+            // Per request sent: a gateway that times out still spent CPU on each one.
+            let per_req = if p.result.sent > 0 {
+                u.cpu_s * 1e6 / p.result.sent as f64
             } else {
                 0.0
             };
@@ -165,7 +175,7 @@ fn usage_cells(p: &RatePoint) -> String {
 fn fixed(s: &mut String, r: &Report) {
     let _ = writeln!(
         s,
-        "## 1. Non-streaming chat completion at fixed rates\n\nLatencies in ms, from the time each request was due. The load generator's lag (due → actually sent) is part of every latency, through a gateway or not; when its p99 is large, the p99 columns say more about the machine than about the gateway. `devassist-ollama` is scenario 3: the same request as Ollama `/api/chat`, translated by devassist to the OpenAI upstream and back. CPU per request counts every request of the phase, warm-up included in the wall time but not in the request count.\n"
+        "## 1. Non-streaming chat completion at fixed rates\n\nLatencies in ms, from the time each request was due. The load generator's lag (due → actually sent) is part of every latency, through a gateway or not; when its p99 is large, the p99 columns say more about the machine than about the gateway. `devassist-ollama` is scenario 3: the same request as Ollama `/api/chat`, translated by devassist to the OpenAI upstream and back. CPU per request is the gateway's CPU time over the phase (warm-up included) divided by the measured requests sent, so it slightly overstates the cost.\n"
     );
     let _ = writeln!(
         s,
@@ -173,6 +183,17 @@ fn fixed(s: &mut String, r: &Report) {
     );
     for p in &r.fixed {
         let l = &p.result.latency;
+        if p.result.ok == 0 {
+            let _ = writeln!(
+                s,
+                "| {:.0} | {} | 0 | {} (100%) | – | – | – | – | – | – | – | {} |",
+                p.result.target_rps,
+                p.target,
+                p.result.errors.total(),
+                usage_cells(p)
+            );
+            continue;
+        }
         let add = added(r, p)
             .filter(|_| p.target != "direct")
             .map_or("– | – | –".to_owned(), |(a, b, c)| {

@@ -149,6 +149,16 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
         bearer: None,
         ollama: false,
     });
+    // Scenario 3: the same gateway spoken to in Ollama's dialect.
+    endpoints.push(Endpoint {
+        label: "devassist-ollama",
+        base,
+        pid: Some(devassist.pid()),
+        bearer: None,
+        ollama: true,
+    });
+    // LiteLLM last in every group: it keeps working on requests whose clients have gone
+    // (it does not cancel them upstream), and `settle` then waits for it before the next.
     let litellm = match &opts.litellm_venv {
         Some(venv) => {
             report.litellm_version = Some(targets::litellm_version(venv)?);
@@ -167,20 +177,18 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
         }
         None => None,
     };
-    let ollama = Endpoint {
-        label: "devassist-ollama",
-        base,
-        pid: Some(devassist.pid()),
-        bearer: None,
-        ollama: true,
-    };
     let client = client();
-    for e in endpoints.iter().chain([&ollama]) {
+    for e in endpoints.iter() {
         ready(&client, e).await?;
     }
     eprintln!("bench-gateway: all targets answer; measuring");
-    let mut pids = vec![std::process::id(), mock.pid()];
-    pids.extend(endpoints.iter().filter_map(|e| e.pid).flat_map(tree));
+    // Every process of the benchmark; `watch` are the ones that must be idle between phases.
+    let mut watch = vec![mock.pid()];
+    watch.extend(endpoints.iter().filter_map(|e| e.pid).flat_map(tree));
+    watch.sort_unstable();
+    watch.dedup();
+    let mut pids = watch.clone();
+    pids.push(std::process::id());
     if opts.realtime {
         report.realtime = set_realtime(&pids, true);
         if !report.realtime {
@@ -192,7 +200,7 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
 
     // Scenario 1 (and 3): non-streaming at fixed rates.
     for (rps, duration) in t.fixed {
-        for e in endpoints.iter().chain([&ollama]) {
+        for e in endpoints.iter() {
             let run = RateRun {
                 rps,
                 duration,
@@ -200,14 +208,14 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
                 timeout: TIMEOUT,
                 max_in_flight: 4096,
             };
-            let point = measure_rate(&client, e, run).await?;
+            let point = measure_rate(&client, e, run, &watch).await?;
             report.fixed.push(point);
         }
         report.save(&opts.out, began)?;
     }
     // Scenario 2 (and 3): streams at fixed concurrency.
     for concurrency in t.concurrency {
-        for e in endpoints.iter().chain([&ollama]) {
+        for e in endpoints.iter() {
             let run = StreamRun {
                 concurrency,
                 ramp: t.stream_ramp,
@@ -215,7 +223,7 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
                 timeout: Duration::from_secs(15),
                 stall: INTERVAL * 10,
             };
-            let point = measure_streams(&client, e, run).await?;
+            let point = measure_streams(&client, e, run, &watch).await?;
             report.streams.push(point);
         }
         report.save(&opts.out, began)?;
@@ -225,8 +233,8 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
     if report.realtime {
         set_realtime(&pids, false);
     }
-    for e in endpoints.iter().chain([&ollama]) {
-        let search = search(&client, e, &t).await?;
+    for e in endpoints.iter() {
+        let search = search(&client, e, &t, &watch).await?;
         report.search.push(search);
         report.save(&opts.out, began)?;
     }
@@ -275,8 +283,13 @@ async fn ready(client: &Client, e: &Endpoint) -> Result<(), BoxError> {
     }
 }
 
-async fn measure_rate(client: &Client, e: &Endpoint, run: RateRun) -> Result<RatePoint, BoxError> {
-    settle(e.pid).await;
+async fn measure_rate(
+    client: &Client,
+    e: &Endpoint,
+    run: RateRun,
+    watch: &[u32],
+) -> Result<RatePoint, BoxError> {
+    settle(watch).await;
     let target = e.target(false)?;
     let monitor = Monitor::start(e.pid);
     let result = rate::run(client, &target, run).await?;
@@ -293,8 +306,9 @@ async fn measure_streams(
     client: &Client,
     e: &Endpoint,
     run: StreamRun,
+    watch: &[u32],
 ) -> Result<StreamPoint, BoxError> {
-    settle(e.pid).await;
+    settle(watch).await;
     let target = e.target(true)?;
     let monitor = Monitor::start(e.pid);
     let result: StreamResult = streams::run(client, &target, run).await?;
@@ -321,7 +335,12 @@ async fn measure_streams(
 
 /// Doubles the rate until a run fails (≥ 1 % errors), then bisects between the last pass
 /// and the first failure three times.
-async fn search(client: &Client, e: &Endpoint, t: &Timing) -> Result<Search, BoxError> {
+async fn search(
+    client: &Client,
+    e: &Endpoint,
+    t: &Timing,
+    watch: &[u32],
+) -> Result<Search, BoxError> {
     let mut steps = Vec::new();
     let step = |rps| RateRun {
         rps,
@@ -334,7 +353,7 @@ async fn search(client: &Client, e: &Endpoint, t: &Timing) -> Result<Search, Box
     let (mut lo, mut hi) = (0.0, None);
     let mut rps = SEARCH_START;
     while rps <= SEARCH_CAP {
-        let point = measure_rate(client, e, step(rps)).await?;
+        let point = measure_rate(client, e, step(rps), watch).await?;
         let ok = passes(&point);
         steps.push(point);
         if !ok {
@@ -350,7 +369,7 @@ async fn search(client: &Client, e: &Endpoint, t: &Timing) -> Result<Search, Box
             if mid <= lo || mid >= hi {
                 break;
             }
-            let point = measure_rate(client, e, step(mid)).await?;
+            let point = measure_rate(client, e, step(mid), watch).await?;
             if passes(&point) {
                 lo = mid
             } else {
@@ -367,20 +386,20 @@ async fn search(client: &Client, e: &Endpoint, t: &Timing) -> Result<Search, Box
     })
 }
 
-/// Lets an overloaded gateway finish its backlog before the next phase: waits (at most
-/// 20 s) until it uses under a fifth of a core, plus a short pause for sockets to close.
-async fn settle(pid: Option<u32>) {
+/// Lets the previous phase's backlog drain before the next: waits (at most 30 s) until the
+/// mock and every gateway together use under a fifth of a core, so a gateway still working
+/// through abandoned requests does not steal CPU from the next target's measurement.
+async fn settle(watch: &[u32]) {
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let Some(pid) = pid else { return };
-    let pids = tree(pid);
-    let until = Instant::now() + Duration::from_secs(20);
+    let until = Instant::now() + Duration::from_secs(30);
     while Instant::now() < until {
-        let before = cpu_seconds(&pids);
+        let before = cpu_seconds(watch);
         tokio::time::sleep(Duration::from_millis(500)).await;
-        if cpu_seconds(&pids) - before < 0.1 {
+        if cpu_seconds(watch) - before < 0.1 {
             return;
         }
     }
+    eprintln!("bench-gateway: the gateways did not go idle within 30 s; measuring anyway");
 }
 
 fn usage_note(usage: Option<&Usage>) -> String {

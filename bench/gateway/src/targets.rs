@@ -54,7 +54,13 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let quiet = |signal: &str| {
+            let _ = Command::new("kill")
+                .args([signal, "--", &group])
+                .stderr(Stdio::null())
+                .status();
+        };
+        quiet("-TERM");
         let until = Instant::now() + Duration::from_secs(5);
         while Instant::now() < until {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -62,7 +68,8 @@ impl Drop for Proc {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        // Usually gone by now; then this finds no process, which is fine.
+        quiet("-KILL");
         let _ = self.child.wait();
     }
 }
