@@ -90,7 +90,7 @@ fn header(s: &mut String, r: &Report) {
     );
     let _ = writeln!(
         s,
-        "![latency against rate](gateway.png)\n\nThe plot joins the fixed-rate runs and every step of the rate search; the search steps are 4 s long and ran at normal priority, so their p99 also carries whatever else the machine was doing.\n"
+        "![latency against rate](gateway.png)\n\nThe plot joins the fixed-rate runs and every step of the rate search; the search steps are short and ran at normal priority, so their p99 also carries whatever else the machine was doing.\n"
     );
 }
 
