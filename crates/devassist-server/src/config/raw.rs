@@ -61,6 +61,9 @@ pub struct RawServer {
     pub shutdown_grace: Option<String>,
     /// Directory scanned for `*.gguf` files when no models are configured.
     pub models_dir: Option<String>,
+    /// Threads that serve requests. Default: one per core. One is cheaper per request on
+    /// small machines where the engine or other services need the other cores.
+    pub worker_threads: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

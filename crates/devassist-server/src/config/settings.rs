@@ -48,6 +48,8 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
     pub models_dir: Option<PathBuf>,
+    /// `None`: one per core.
+    pub worker_threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,6 +26,9 @@ pub fn validate(
         );
         std::net::SocketAddr::from(([127, 0, 0, 1], 11434))
     });
+    if raw.server.worker_threads.is_some_and(|n| n == 0 || n > 1024) {
+        p("server.worker_threads".into(), "must be between 1 and 1024".into());
+    }
     let max_body = raw.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
     if max_body == 0 {
         p(
@@ -142,6 +145,7 @@ pub fn validate(
             max_body_bytes: max_body as usize,
             shutdown_grace,
             models_dir: raw.server.models_dir.map(Into::into),
+            worker_threads: raw.server.worker_threads,
         },
         log: LogSettings { level, format },
         backends,

@@ -41,7 +41,12 @@ pub fn run(args: ServeArgs) -> ExitCode {
         settings.server.models_dir = Some(dir);
     }
     init_logging(&settings);
-    let runtime = match tokio::runtime::Runtime::new() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(n) = settings.server.worker_threads {
+        builder.worker_threads(n);
+    }
+    let runtime = match builder.build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("devassist: cannot start the runtime: {e}");
