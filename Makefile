@@ -1,5 +1,5 @@
 # One entry point for every task. The README's two commands are `make run` and `make test`.
-.PHONY: setup run test test-rust test-python lint fmt bench bench-gateway bench-search bench-scale
+.PHONY: setup run test test-rust test-python lint fmt bench bench-gateway bench-search bench-engine bench-scale
 
 CARGO ?= cargo
 PYTEST_ARGS ?= -q
@@ -43,6 +43,11 @@ bench-gateway:
 ## Writes bench/results/search.md.
 bench-search:
 	bench/search/run.sh
+
+## Embedded engine vs llama-cpp-python's server (same GGUF, threads, prompts), one run
+## (~4 min; the first run also compiles llama-cpp-python, 5-10 min). Writes bench/results/engine.md.
+bench-engine:
+	bench/engine/run.sh
 
 ## Scale to zero: wake latency the gateway adds (first byte minus backend ready; target p99
 ## <= 50 ms) and lost requests across 20 stop/wake cycles under continuous load (target 0),

@@ -35,4 +35,26 @@ pub struct EngineArgs {
     /// Layers to offload to the GPU in `cuda` builds (default: all).
     #[arg(long)]
     pub gpu_layers: Option<u32>,
+    /// Flash attention: `auto` lets llama.cpp decide per device.
+    #[arg(long, value_enum, default_value_t = FlashAttention::Auto)]
+    pub flash_attn: FlashAttention,
+}
+
+/// llama.cpp's flash-attention policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FlashAttention {
+    Auto,
+    On,
+    Off,
+}
+
+impl FlashAttention {
+    /// llama.cpp's `llama_flash_attn_type` value.
+    pub(crate) fn llama_value(self) -> i32 {
+        match self {
+            Self::Auto => -1,
+            Self::On => 1,
+            Self::Off => 0,
+        }
+    }
 }

@@ -13,7 +13,7 @@ mod startup;
 mod template;
 mod text;
 
-pub use args::EngineArgs;
+pub use args::{EngineArgs, FlashAttention};
 pub use sampling::SamplingParams;
 pub use startup::run;
 

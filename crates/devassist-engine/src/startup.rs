@@ -78,6 +78,7 @@ async fn serve(args: EngineArgs) -> Result<(), String> {
         batch: args.batch.max(1),
         embeddings,
         gpu_layers: args.gpu_layers.unwrap_or(u32::MAX),
+        flash_attn: args.flash_attn,
     };
     let spawned = engine::spawn(Arc::new(backend), config);
     let mut engine_stopped = spawned.stopped;

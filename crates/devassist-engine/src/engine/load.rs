@@ -29,6 +29,7 @@ pub struct EngineConfig {
     /// Serve embeddings instead of text; `Some(true)` for a model with its own pooling.
     pub embeddings: Option<bool>,
     pub gpu_layers: u32,
+    pub flash_attn: crate::args::FlashAttention,
 }
 
 /// A loaded engine.
@@ -120,7 +121,8 @@ fn engine_thread(
         .with_n_batch(batch)
         .with_n_ubatch(batch)
         .with_n_threads(threads)
-        .with_n_threads_batch(threads);
+        .with_n_threads_batch(threads)
+        .with_flash_attention_policy(config.flash_attn.llama_value());
     if let Some(own_pooling) = embeddings {
         let pooling = if own_pooling {
             LlamaPoolingType::Unspecified

@@ -94,6 +94,12 @@ impl<'m> Scheduler<'m> {
 
     fn accept(&mut self, cmd: Command) {
         match cmd {
+            // A job needs one prompt token to produce the first logits.
+            Command::Generate(job) if job.prompt.is_empty() => {
+                let _ = job
+                    .events
+                    .send(Event::Failed("the prompt is empty".to_string()));
+            }
             Command::Generate(job) => self.queue.push_back(job),
             Command::Embed(job) => self.embed(job),
         }

@@ -69,6 +69,9 @@ pub async fn handle(
             }
         }
     };
+    if tokens.is_empty() {
+        return Err(ApiError::bad_request("the prompt is empty").with_param("prompt"));
+    }
     let tokens = fit_context(tokens, ready.n_ctx_slot, &settings, ready.bos)?;
     let rx = ready
         .engine
