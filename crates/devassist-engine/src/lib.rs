@@ -19,4 +19,4 @@ pub use startup::run;
 
 /// Log filter when `DEVASSIST_LOG` is unset: our own info lines, llama.cpp and ggml only when
 /// something is wrong.
-pub const DEFAULT_LOG_FILTER: &str = "warn,devassist_engine=info,llama.cpp=error,ggml=error";
+pub const DEFAULT_LOG_FILTER: &str = "warn,devassist_engine=info,llama-cpp-2=error";

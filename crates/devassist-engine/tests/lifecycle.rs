@@ -206,7 +206,24 @@ fn bad_model_files_fail_clearly() -> TestResult {
     let missing = dir.path().join("missing.gguf");
     let text = dir.path().join("notes.gguf");
     std::fs::write(&text, "this is not a model")?;
-    let mut cases = vec![(missing, "No such file"), (text, "not a GGUF file")];
+    // A well-formed GGUF file that llama.cpp cannot load (an architecture it does not know).
+    let alien = dir.path().join("alien.gguf");
+    let key = "general.architecture";
+    let mut bytes = b"GGUF".to_vec();
+    bytes.extend(3u32.to_le_bytes());
+    bytes.extend(0u64.to_le_bytes()); // tensors
+    bytes.extend(1u64.to_le_bytes()); // metadata entries
+    bytes.extend((key.len() as u64).to_le_bytes());
+    bytes.extend(key.as_bytes());
+    bytes.extend(8u32.to_le_bytes()); // a string value
+    bytes.extend(11u64.to_le_bytes());
+    bytes.extend(b"nonexistent");
+    std::fs::write(&alien, bytes)?;
+    let mut cases = vec![
+        (missing, "No such file"),
+        (text, "not a GGUF file"),
+        (alien, "llama.cpp cannot load this model"),
+    ];
     if let Some(model) = model_path() {
         let bytes = std::fs::read(&model)?;
         let truncated = dir.path().join("truncated.gguf");

@@ -128,3 +128,46 @@ impl Ready {
         tokens
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    async fn call(
+        app: Router,
+        req: Request<Body>,
+    ) -> Result<(StatusCode, serde_json::Value), Box<dyn std::error::Error>> {
+        let resp = app.oneshot(req).await?;
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await?;
+        Ok((status, serde_json::from_slice(&bytes)?))
+    }
+
+    /// Before the model is loaded: `/health` is 503, model routes answer 503 in the OpenAI
+    /// envelope, and `/v1/models` already names the model.
+    #[tokio::test]
+    async fn loading_answers_503() -> Result<(), Box<dyn std::error::Error>> {
+        let app = router(AppState::new("smollm2:135m", 0, Some(8192)));
+        let (status, body) =
+            call(app.clone(), Request::get("/health").body(Body::empty())?).await?;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"]["message"], "Loading model");
+
+        let chat = Request::post("/v1/chat/completions")
+            .header("content-type", "application/json")
+            .body(Body::from(
+                r#"{"messages":[{"role":"user","content":"hi"}]}"#,
+            ))?;
+        let (status, body) = call(app.clone(), chat).await?;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"]["type"], "api_error");
+
+        let (status, body) = call(app, Request::get("/v1/models").body(Body::empty())?).await?;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["data"][0]["id"], "smollm2:135m");
+        Ok(())
+    }
+}
