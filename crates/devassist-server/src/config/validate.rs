@@ -26,8 +26,15 @@ pub fn validate(
         );
         std::net::SocketAddr::from(([127, 0, 0, 1], 11434))
     });
-    if raw.server.worker_threads.is_some_and(|n| n == 0 || n > 1024) {
-        p("server.worker_threads".into(), "must be between 1 and 1024".into());
+    if raw
+        .server
+        .worker_threads
+        .is_some_and(|n| n == 0 || n > 1024)
+    {
+        p(
+            "server.worker_threads".into(),
+            "must be between 1 and 1024".into(),
+        );
     }
     let max_body = raw.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
     if max_body == 0 {
