@@ -4,6 +4,7 @@
 //! `build.rs` turns them into pool slots.
 
 use super::settings::BackendKind;
+use super::validate::duration;
 use crate::pool::command::CommandSpec;
 use crate::pool::process::ProcessSpec;
 use crate::pool::{Limits, OnCold};
@@ -102,24 +103,6 @@ impl BackendLifecycle {
     }
 }
 
-fn dur(
-    raw: Option<&str>,
-    path: &str,
-    default: Duration,
-    p: &mut impl FnMut(String, String),
-) -> Duration {
-    match raw {
-        None => default,
-        Some(s) => humantime::parse_duration(s).unwrap_or_else(|e| {
-            p(
-                path.into(),
-                format!("`{s}` is not a duration like `30s` or `5m`: {e}"),
-            );
-            default
-        }),
-    }
-}
-
 /// Validates `raw` for a backend of `kind` whose `url` is `url`. Problems are reported under
 /// `at("lifecycle.KEY")`.
 pub fn validate(
@@ -200,20 +183,20 @@ pub fn validate(
     };
     let idle_timeout = match raw.idle_timeout.as_deref().map(str::trim) {
         Some("never" | "forever" | "-1") => None,
-        other => Some(dur(
+        other => Some(duration(
             other,
             &key("idle_timeout"),
             Duration::from_secs(300),
             p,
         )),
     };
-    let wake_timeout = dur(
+    let wake_timeout = duration(
         raw.wake_timeout.as_deref(),
         &key("wake_timeout"),
         Duration::from_secs(600),
         p,
     );
-    let stop_grace = dur(
+    let stop_grace = duration(
         raw.stop_grace.as_deref(),
         &key("stop_grace"),
         Duration::from_secs(10),
@@ -261,25 +244,25 @@ pub fn validate(
                 start,
                 stop: raw.stop,
                 status: raw.status,
-                start_timeout: dur(
+                start_timeout: duration(
                     raw.start_timeout.as_deref(),
                     &key("start_timeout"),
                     Duration::from_secs(600),
                     p,
                 ),
-                stop_timeout: dur(
+                stop_timeout: duration(
                     raw.stop_timeout.as_deref(),
                     &key("stop_timeout"),
                     Duration::from_secs(300),
                     p,
                 ),
-                status_timeout: dur(
+                status_timeout: duration(
                     raw.status_timeout.as_deref(),
                     &key("status_timeout"),
                     Duration::from_secs(30),
                     p,
                 ),
-                status_interval: dur(
+                status_interval: duration(
                     raw.status_interval.as_deref(),
                     &key("status_interval"),
                     Duration::from_secs(5),
@@ -401,7 +384,7 @@ fn process(
         cwd: base.cwd,
         ready_line: raw.ready_line,
         ready_url,
-        ready_interval: dur(
+        ready_interval: duration(
             raw.ready_interval.as_deref(),
             &key("ready_interval"),
             Duration::from_millis(10),

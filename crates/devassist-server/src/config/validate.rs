@@ -375,7 +375,7 @@ fn model(
     })
 }
 
-fn duration(
+pub(super) fn duration(
     raw: Option<&str>,
     path: &str,
     default: Duration,
