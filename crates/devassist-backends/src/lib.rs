@@ -16,10 +16,16 @@ mod test_json;
 #[cfg(test)]
 mod test_server;
 
+pub use http::HttpConfig;
 pub use http::error::MALFORMED;
 pub use mock::{MockBackend, MockConfig, MockMode, MockStats};
-pub use ollama::{OllamaBackend, OllamaConfig};
-pub use openai::{OpenAiBackend, OpenAiConfig};
+pub use ollama::OllamaBackend;
+pub use openai::OpenAiBackend;
+
+/// The settings of an OpenAI-compatible upstream (`base_url` with the `/v1` prefix).
+pub type OpenAiConfig = HttpConfig;
+/// The settings of an Ollama upstream (`base_url` is the server root).
+pub type OllamaConfig = HttpConfig;
 
 /// A fresh tool-call id for upstreams that send none (Ollama's shape: `call_` + 8 chars).
 pub(crate) fn new_call_id() -> String {

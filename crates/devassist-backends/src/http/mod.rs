@@ -4,6 +4,7 @@
 //!
 //! It knows nothing about either wire format; that lives in each backend's `stream.rs`.
 
+mod config;
 pub(crate) mod error;
 pub(crate) mod pump;
 
@@ -11,26 +12,17 @@ use bytes::Bytes;
 use devassist_core::{CallContext, ErrorKind, GatewayError, Origin};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Response, Url};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+
+pub use config::HttpConfig;
 
 /// Forwarded correlation id; a static name is not parsed again on every request.
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Largest error body read back from an upstream to quote its message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
-
-/// Connection settings common to every HTTP backend (each backend's config maps to it).
-pub(crate) struct Settings<'a> {
-    pub base_url: &'a str,
-    pub api_key: Option<&'a str>,
-    pub connect_timeout: Duration,
-    pub request_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub extra_headers: &'a BTreeMap<String, String>,
-}
 
 /// One upstream server: a pooled client built once, and where to reach it.
 #[derive(Clone)]
@@ -58,7 +50,7 @@ pub(crate) struct Call {
 }
 
 impl Upstream {
-    pub fn new(settings: Settings<'_>) -> Result<Self, GatewayError> {
+    pub fn new(settings: &HttpConfig) -> Result<Self, GatewayError> {
         let base = settings.base_url.trim().trim_end_matches('/');
         let url =
             Url::parse(base).map_err(|e| config_error(format!("invalid url {base:?}: {e}")))?;
@@ -71,13 +63,13 @@ impl Upstream {
             (None, _) => return Err(config_error(format!("url {base:?} has no host"))),
         };
         let mut headers = HeaderMap::new();
-        if let Some(key) = settings.api_key.filter(|k| !k.is_empty()) {
+        if let Some(key) = settings.api_key.as_deref().filter(|k| !k.is_empty()) {
             let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
                 .map_err(|_| config_error("api key contains characters not allowed in a header"))?;
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
-        for (name, value) in settings.extra_headers {
+        for (name, value) in &settings.extra_headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| config_error(format!("invalid header name {name:?}")))?;
             let value = HeaderValue::from_str(value)

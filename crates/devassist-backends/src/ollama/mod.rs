@@ -4,17 +4,14 @@
 //! It owns the translation to and from Ollama's wire format and the pass-through of model
 //! management calls; limits, retries and lifecycle wrap the `Backend` trait from outside.
 
-mod config;
 mod manage;
 mod request;
 mod stream;
 #[cfg(test)]
 mod tests;
 
-pub use config::OllamaConfig;
-
 use crate::http::pump::{BodyReader, Pump};
-use crate::http::{Body, Upstream, error, media_type};
+use crate::http::{Body, HttpConfig, Upstream, error, media_type};
 use bytes::Bytes;
 use devassist_core::{
     Backend, CallContext, EmbedRequest, EmbedResponse, EventStream, GatewayError, GenerateRequest,
@@ -43,16 +40,10 @@ impl std::fmt::Debug for OllamaBackend {
 
 impl OllamaBackend {
     /// Builds the client once. Fails on a URL or header the HTTP client cannot use.
-    pub fn new(config: OllamaConfig) -> Result<Self, GatewayError> {
-        let upstream = Upstream::new(crate::http::Settings {
-            base_url: &config.base_url,
-            api_key: config.api_key.as_deref(),
-            connect_timeout: config.connect_timeout,
-            request_timeout: config.request_timeout,
-            idle_timeout: config.idle_timeout,
-            extra_headers: &config.extra_headers,
-        })?;
-        Ok(Self { upstream })
+    pub fn new(config: HttpConfig) -> Result<Self, GatewayError> {
+        Ok(Self {
+            upstream: Upstream::new(&config)?,
+        })
     }
 }
 

@@ -4,16 +4,13 @@
 //! It owns the translation to and from the OpenAI wire format and nothing else: limits,
 //! retries and lifecycle wrap the `Backend` trait from outside.
 
-mod config;
 mod request;
 mod stream;
 #[cfg(test)]
 mod tests;
 
-pub use config::OpenAiConfig;
-
 use crate::http::pump::{BodyReader, Pump};
-use crate::http::{Body, Upstream, error, media_type};
+use crate::http::{Body, HttpConfig, Upstream, error, media_type};
 use devassist_core::{
     Backend, CallContext, EmbedRequest, EmbedResponse, EventStream, GatewayError, GenerateRequest,
 };
@@ -40,16 +37,10 @@ impl std::fmt::Debug for OpenAiBackend {
 
 impl OpenAiBackend {
     /// Builds the client once. Fails on a URL or header the HTTP client cannot use.
-    pub fn new(config: OpenAiConfig) -> Result<Self, GatewayError> {
-        let upstream = Upstream::new(crate::http::Settings {
-            base_url: &config.base_url,
-            api_key: config.api_key.as_deref(),
-            connect_timeout: config.connect_timeout,
-            request_timeout: config.request_timeout,
-            idle_timeout: config.idle_timeout,
-            extra_headers: &config.extra_headers,
-        })?;
-        Ok(Self { upstream })
+    pub fn new(config: HttpConfig) -> Result<Self, GatewayError> {
+        Ok(Self {
+            upstream: Upstream::new(&config)?,
+        })
     }
 }
 

@@ -3,7 +3,8 @@ mod props;
 mod request;
 mod stream;
 
-use super::{OllamaBackend, OllamaConfig};
+use super::OllamaBackend;
+use crate::OllamaConfig;
 use crate::test_server::TestServer;
 use devassist_core::CallContext;
 use std::collections::BTreeMap;

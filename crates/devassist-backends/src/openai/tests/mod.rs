@@ -3,7 +3,8 @@ mod props;
 mod request;
 mod stream;
 
-use super::{OpenAiBackend, OpenAiConfig};
+use super::OpenAiBackend;
+use crate::OpenAiConfig;
 use crate::test_server::TestServer;
 use devassist_core::{CallContext, GenerateRequest, Message, Prompt, Role};
 use std::collections::BTreeMap;

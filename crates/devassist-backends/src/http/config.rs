@@ -1,15 +1,16 @@
-//! Settings for an Ollama upstream, spoken to in its native API.
+//! How to reach one HTTP upstream. Shared by the OpenAI-compatible and Ollama backends,
+//! which differ only in the protocol they speak over it.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-/// How to reach one Ollama server. A plain struct: the gateway builds it from
+/// Connection settings of one upstream server. A plain struct: the gateway builds it from
 /// its TOML config.
 #[derive(Clone)]
-pub struct OllamaConfig {
-    /// Base URL without a path, e.g. `http://gpu-1:11434`; request paths
-    /// (`/api/chat`, `/api/generate`, ...) are appended to it.
+pub struct HttpConfig {
+    /// Base URL. OpenAI-compatible servers: with the API prefix (`http://gpu-1:8000/v1`);
+    /// Ollama: the server root (`http://gpu-1:11434`). Request paths are appended to it.
     pub base_url: String,
     /// Sent as `Authorization: Bearer <key>` when set.
     pub api_key: Option<String>,
@@ -23,10 +24,11 @@ pub struct OllamaConfig {
     pub extra_headers: BTreeMap<String, String>,
 }
 
-impl Default for OllamaConfig {
+impl Default for HttpConfig {
+    /// Every setting but `base_url`, which has no sensible default and must be set.
     fn default() -> Self {
         Self {
-            base_url: "http://127.0.0.1:11434".to_owned(),
+            base_url: String::new(),
             api_key: None,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(600),
@@ -37,9 +39,9 @@ impl Default for OllamaConfig {
 }
 
 // Hand-written so that the api key never reaches a log line.
-impl fmt::Debug for OllamaConfig {
+impl fmt::Debug for HttpConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OllamaConfig")
+        f.debug_struct("HttpConfig")
             .field("base_url", &self.base_url)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("connect_timeout", &self.connect_timeout)
