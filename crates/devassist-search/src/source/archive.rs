@@ -40,27 +40,9 @@ pub(super) fn visit_tar_gz(
             continue;
         }
         let path = entry.path().map_err(|e| bad(e.to_string()))?;
-        let Some(path) = safe_path(&path) else {
-            skipped += 1;
-            continue;
-        };
-        let Some(format) = DocFormat::from_path(&path) else {
-            continue;
-        };
-        if entry.size() > MAX_FILE_BYTES {
-            tracing::warn!(%path, size = entry.size(), "Skipping oversized archive entry");
-            skipped += 1;
-            continue;
-        }
-        let mut bytes = Vec::new();
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| bad(format!("{path}: {e}")))?;
-        entries.push(Entry {
-            path,
-            format,
-            bytes,
-        });
+        let path = safe_path(&path);
+        let size = entry.size();
+        take(path, size, &mut entry, &bad, &mut entries, &mut skipped)?;
     }
     emit_entries(entries, skipped, filter, progress, emit)
 }
@@ -87,29 +69,46 @@ pub(super) fn visit_zip(
         if !entry.is_file() {
             continue;
         }
-        let Some(path) = entry.enclosed_name().and_then(|p| safe_path(&p)) else {
-            skipped += 1;
-            continue;
-        };
-        let Some(format) = DocFormat::from_path(&path) else {
-            continue;
-        };
-        if entry.size() > MAX_FILE_BYTES {
-            tracing::warn!(%path, size = entry.size(), "Skipping oversized archive entry");
-            skipped += 1;
-            continue;
-        }
-        let mut bytes = Vec::new();
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| bad(format!("{path}: {e}")))?;
-        entries.push(Entry {
-            path,
-            format,
-            bytes,
-        });
+        let path = entry.enclosed_name().and_then(|p| safe_path(&p));
+        let size = entry.size();
+        take(path, size, &mut entry, &bad, &mut entries, &mut skipped)?;
     }
     emit_entries(entries, skipped, filter, progress, emit)
+}
+
+/// Reads one archive entry if it is a document worth indexing. `path` is `None` when the
+/// entry's path is unsafe (absolute, `..`); unsafe and oversized entries count as skipped,
+/// files of other formats are ignored.
+fn take(
+    path: Option<String>,
+    size: u64,
+    reader: &mut dyn Read,
+    bad: &dyn Fn(String) -> SearchError,
+    entries: &mut Vec<Entry>,
+    skipped: &mut usize,
+) -> Result<()> {
+    let Some(path) = path else {
+        *skipped += 1;
+        return Ok(());
+    };
+    let Some(format) = DocFormat::from_path(&path) else {
+        return Ok(());
+    };
+    if size > MAX_FILE_BYTES {
+        tracing::warn!(%path, size, "Skipping oversized archive entry");
+        *skipped += 1;
+        return Ok(());
+    }
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(format!("{path}: {e}")))?;
+    entries.push(Entry {
+        path,
+        format,
+        bytes,
+    });
+    Ok(())
 }
 
 /// Joins the normal components of an archive path with `/`; rejects absolute paths and `..`.
