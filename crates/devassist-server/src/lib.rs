@@ -6,6 +6,7 @@ pub mod config;
 mod deadline;
 pub mod grounding;
 pub mod guard;
+mod listen;
 pub mod local;
 pub mod model_info;
 pub mod pool;
@@ -19,7 +20,6 @@ pub use build::build;
 pub use state::AppState;
 
 use axum::Router;
-use axum::serve::ListenerExt;
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -47,15 +47,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let stop = CancellationToken::new();
     let gateway = state.0.clone();
-    // Without TCP_NODELAY, Nagle holds each small stream frame until the client ACKs the
-    // previous one: chunks of a stream arrived up to 40 ms late (a delayed ACK).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    // `into_make_service` shares one router between connections; serving the `Router`
-    // itself rebuilds its route table for every connection (~20 KB each).
-    let server = axum::serve(listener, app(state).into_make_service())
-        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let server = listen::serve_http1(listener, app(state), stop.clone());
     let deadline = async move {
         shutdown.await;
         tracing::info!(

@@ -9,6 +9,7 @@
 use super::{Upstream, error};
 use bytes::Bytes;
 use devassist_core::{Event, EventStream, GatewayError};
+use http_body_util::BodyExt;
 use reqwest::Response;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -16,8 +17,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Reads a response body chunk by chunk, under the idle timeout and the call's deadline.
+///
+/// Holds the body alone, not the whole response: the response head's header values are
+/// slices of the connection's first read buffer, so keeping them for a stream's lifetime
+/// would pin that buffer (8 KiB per open stream) beside the one hyper reads into next.
 pub(crate) struct BodyReader {
-    response: Response,
+    body: reqwest::Body,
     idle: Duration,
     deadline: Option<Instant>,
     total: Duration,
@@ -28,7 +33,7 @@ impl BodyReader {
     /// `deadline: None` for bodies that may legitimately run long (model pulls).
     pub fn new(response: Response, upstream: &Upstream, deadline: Option<Instant>) -> Self {
         Self {
-            response,
+            body: reqwest::Body::from(response),
             idle: upstream.idle_timeout,
             deadline,
             total: upstream.request_timeout,
@@ -42,11 +47,25 @@ impl BodyReader {
             Some(deadline) if deadline <= idle_at => (deadline, true),
             _ => (idle_at, false),
         };
-        match tokio::time::timeout_at(at, self.response.chunk()).await {
+        match tokio::time::timeout_at(at, next_data(&mut self.body)).await {
             Ok(Ok(chunk)) => Ok(chunk),
             Ok(Err(err)) => Err(error::transport(&err, &self.host)),
             Err(_) if is_total => Err(error::request_timeout(&self.host, self.total)),
             Err(_) => Err(error::idle_timeout(&self.host, self.idle)),
+        }
+    }
+}
+
+/// The next data frame of a body; other frames (trailers) are skipped.
+async fn next_data(body: &mut reqwest::Body) -> Result<Option<Bytes>, reqwest::Error> {
+    loop {
+        match body.frame().await {
+            Some(frame) => {
+                if let Ok(data) = frame?.into_data() {
+                    return Ok(Some(data));
+                }
+            }
+            None => return Ok(None),
         }
     }
 }
