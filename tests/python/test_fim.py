@@ -2,6 +2,8 @@
 hole-filler chat prompt for chat-only models) and the exact upstream prompt is read back from
 the mock backend. Also Continue's autocomplete flow and feature switches."""
 
+import json
+
 import httpx
 import openai
 import ollama
@@ -103,5 +105,42 @@ def test_feature_switched_off_is_403_naming_it():
         r = httpx.post(f"{gw.url}/api/chat", json={"model": "echo", "stream": False, "messages": [{"role": "user", "content": "a b c d"}]})
         assert r.status_code == 200 and r.json()["message"]["content"] == "a b"
         assert r.json()["done_reason"] == "length"
+    finally:
+        gw.stop()
+
+
+def test_a_stream_cut_at_a_stop_string_counts_as_completed_not_cancelled(tmp_path):
+    """An upstream that ignores stop strings (fake_backend.py streams `tok0 tok1 …`): the
+    gateway cuts the answer at the stop and drops the upstream; /status must count that
+    request as completed, not as a client cancellation."""
+    import sys
+    import pathlib
+    fake = pathlib.Path(__file__).with_name("fake_backend.py")
+    config = f"""
+[[backends]]
+name = "fake"
+kind = "openai"
+[backends.lifecycle]
+provider = "process"
+command = {json.dumps([sys.executable, str(fake), "--tokens", "50"])}
+ready_line = "fake-backend listening on "
+
+[[models]]
+name = "coder"
+backend = "fake"
+capabilities = ["completion", "insert"]
+[models.prompt]
+family = "qwen2.5-coder"
+"""
+    gw = Gateway(config, "stopcut")
+    try:
+        parts = ollama.Client(host=gw.url).generate(
+            model="coder", prompt="def f():", suffix="\n", stream=True,
+            options={"stop": ["tok3"], "temperature": 0},
+        )
+        text = "".join(p["response"] for p in parts)
+        assert text == "tok0 tok1 tok2 "
+        stats = gw.backend_stats("fake")
+        assert (stats["completed"], stats["cancelled"]) == (1, 0), stats
     finally:
         gw.stop()

@@ -216,6 +216,12 @@ impl Gateway {
             }
         };
         let slot = lease.slot().clone();
+        // Post-processing sits inside the tracking: a stream it ends at a stop string (and
+        // whose upstream it drops) completed; it was not cancelled.
+        let stream = match post {
+            Some(post) => prompting::postprocess(stream, post, streaming),
+            None => stream,
+        };
         let mut stream = tracked(stream, lease);
         if waited >= std::time::Duration::from_millis(1) {
             stream = stream
@@ -237,9 +243,6 @@ impl Gateway {
                     other => other,
                 })
                 .boxed();
-        }
-        if let Some(post) = post {
-            stream = prompting::postprocess(stream, post, streaming);
         }
         if let Some(at) = deadline {
             stream = deadline::limit(stream, at, feature);
