@@ -12,6 +12,7 @@ mod server;
 mod startup;
 mod template;
 mod text;
+mod toolcall;
 
 pub use args::{EngineArgs, FlashAttention};
 pub use sampling::SamplingParams;

@@ -3,6 +3,7 @@
 //! controls, Python string methods, `raise_exception`, `strftime_now`). Models without a
 //! template get ChatML, llama-server's fallback.
 
+use crate::toolcall::Syntax;
 use minijinja::{Environment, Error, ErrorKind, Value, context};
 use serde_json::Value as Json;
 
@@ -13,14 +14,14 @@ pub struct ChatTemplate {
     env: Environment<'static>,
     bos: String,
     eos: String,
-    /// Whether the template mentions `tools` at all.
-    pub supports_tools: bool,
+    /// How the model writes tool calls; `None` when the template takes no tools.
+    pub tool_syntax: Option<Syntax>,
 }
 
 impl std::fmt::Debug for ChatTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatTemplate")
-            .field("supports_tools", &self.supports_tools)
+            .field("tool_syntax", &self.tool_syntax)
             .finish_non_exhaustive()
     }
 }
@@ -29,7 +30,7 @@ impl ChatTemplate {
     /// Compile `source` (or ChatML when `None`). Fails on a template that does not parse.
     pub fn new(source: Option<&str>, bos: &str, eos: &str) -> Result<Self, Error> {
         let source = source.unwrap_or(CHATML).to_string();
-        let supports_tools = source.contains("tools");
+        let tool_syntax = Syntax::detect(&source);
         let mut env = Environment::new();
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
@@ -41,7 +42,7 @@ impl ChatTemplate {
             env,
             bos: bos.to_string(),
             eos: eos.to_string(),
-            supports_tools,
+            tool_syntax,
         })
     }
 
@@ -50,7 +51,7 @@ impl ChatTemplate {
     pub fn render(&self, messages: &[Json], tools: Option<&[Json]>) -> Result<String, Error> {
         let messages: Vec<Json> = messages.iter().map(normalise_message).collect();
         let template = self.env.get_template("chat")?;
-        let tools = tools.filter(|t| !t.is_empty() && self.supports_tools);
+        let tools = tools.filter(|t| !t.is_empty() && self.tool_syntax.is_some());
         let base = context! {
             messages => Value::from_serialize(&messages),
             add_generation_prompt => true,

@@ -24,6 +24,9 @@ pub struct Job {
     /// Stop after this many generated tokens; `None` runs to end of generation or context.
     pub max_tokens: Option<u32>,
     pub stop: Vec<String>,
+    /// Render control tokens as text (a tool-call marker that is one, such as Mistral's
+    /// `[TOOL_CALLS]`, must reach the parser).
+    pub special: bool,
     pub events: mpsc::UnboundedSender<Event>,
 }
 
@@ -127,6 +130,7 @@ impl EngineHandle {
         sampling: SamplingParams,
         max_tokens: Option<u32>,
         stop: Vec<String>,
+        special: bool,
     ) -> Result<mpsc::UnboundedReceiver<Event>, EngineGone> {
         let (events, rx) = mpsc::unbounded_channel();
         let job = Job {
@@ -134,6 +138,7 @@ impl EngineHandle {
             sampling,
             max_tokens,
             stop,
+            special,
             events,
         };
         self.tx

@@ -307,7 +307,7 @@ impl<'m> Scheduler<'m> {
             slot.finish(Finish::Stop, false);
             return;
         }
-        let piece = vocab.token_to_piece(tok, false, None);
+        let piece = vocab.token_to_piece(tok, a.special, None);
         let pushed = a.text.push(&piece);
         if !pushed.text.is_empty() && a.events.send(Event::Text(pushed.text)).is_err() {
             slot.active = None;

@@ -24,6 +24,8 @@ pub(super) struct Active {
     pub events: mpsc::UnboundedSender<Event>,
     pub sampler: LlamaSampler,
     pub max_tokens: Option<u32>,
+    /// Render control tokens as text.
+    pub special: bool,
     pub text: TextStream,
     /// The last sampled token, to be decoded in the next step; `None` while prefilling.
     pub pending: Option<LlamaToken>,
@@ -111,6 +113,7 @@ impl Slot {
             events: job.events,
             sampler,
             max_tokens: job.max_tokens,
+            special: job.special,
             pending: None,
             generated: 0,
             cached_at_start: self.cached.len(),

@@ -5,6 +5,7 @@ use super::AppState;
 use super::error::{ApiError, ApiJson};
 use super::params::{GenParams, StreamOptions, fit_context};
 use super::stream::{Kind, Reply, respond};
+use crate::toolcall::ToolCalls;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
@@ -53,6 +54,16 @@ pub async fn handle(
         .template
         .render(&req.messages, req.tools.as_deref())
         .map_err(|e| ApiError::bad_request(format!("cannot apply the chat template: {e}")))?;
+    // Tools offered to a template that takes them: the answer may call them.
+    let tool_calls = ready
+        .template
+        .tool_syntax
+        .filter(|_| req.tools.as_ref().is_some_and(|t| !t.is_empty()))
+        .map(|syntax| ToolCalls::new(syntax, tool_names(req.tools.as_deref().unwrap_or_default())));
+    let special = ready
+        .template
+        .tool_syntax
+        .is_some_and(|s| tool_calls.is_some() && s.needs_special_tokens());
     let tokens = ready.tokenize_prompt(&prompt);
     let tokens = fit_context(tokens, ready.n_ctx_slot, &settings, ready.bos)?;
     let rx = ready
@@ -62,6 +73,7 @@ pub async fn handle(
             settings.sampling,
             settings.max_tokens,
             settings.stop,
+            special,
         )
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
@@ -70,5 +82,14 @@ pub async fn handle(
         state.echo_name(req.model.as_deref()),
         include_usage,
     );
-    Ok(respond(reply, rx, req.stream).await)
+    Ok(respond(reply, rx, req.stream, tool_calls).await)
+}
+
+/// The names of the offered tools (`{"type": "function", "function": {"name": …}}`).
+fn tool_names(tools: &[Json]) -> Vec<String> {
+    tools
+        .iter()
+        .filter_map(|t| t.pointer("/function/name").and_then(Json::as_str))
+        .map(str::to_owned)
+        .collect()
 }

@@ -80,11 +80,12 @@ pub async fn handle(
             settings.sampling,
             settings.max_tokens,
             settings.stop,
+            false,
         )
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
     let reply = Reply::new(Kind::Completion, name, include_usage);
-    Ok(respond(reply, rx, req.stream).await)
+    Ok(respond(reply, rx, req.stream, None).await)
 }
 
 fn prompt_text(prompt: &PromptField) -> Result<&str, ApiError> {

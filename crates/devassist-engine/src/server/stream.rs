@@ -4,6 +4,7 @@
 
 use super::error::ApiError;
 use crate::engine::{Event, Summary};
+use crate::toolcall::{ToolCall, ToolCalls};
 use axum::http::HeaderValue;
 use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
@@ -143,8 +144,37 @@ impl Reply {
         to_string(&self.body(true, vec![choice]))
     }
 
-    fn finish(&self, s: &Summary) -> String {
-        let reason = s.finish.as_str();
+    /// `tool_calls` in OpenAI's shape; stream deltas also number them.
+    fn tool_calls(&self, calls: &[ToolCall], streaming: bool) -> Json {
+        let number = self.id.rsplit('-').next().unwrap_or_default();
+        calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut call = json!({
+                    "id": format!("call_{number}_{i}"),
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                });
+                if streaming {
+                    call["index"] = json!(i);
+                }
+                call
+            })
+            .collect()
+    }
+
+    fn tool_calls_delta(&self, calls: &[ToolCall]) -> String {
+        let choice = json!({
+            "index": 0,
+            "delta": {"tool_calls": self.tool_calls(calls, true)},
+            "finish_reason": null,
+        });
+        to_string(&self.body(true, vec![choice]))
+    }
+
+    fn finish(&self, s: &Summary, called: bool) -> String {
+        let reason = finish_reason(s, called);
         let choice = match self.kind {
             Kind::Chat => json!({"index": 0, "delta": {}, "finish_reason": reason}),
             Kind::Completion => {
@@ -163,12 +193,21 @@ impl Reply {
     }
 
     /// The non-streaming answer.
-    pub fn full(&self, text: &str, s: &Summary) -> Json {
-        let reason = s.finish.as_str();
+    pub fn full(&self, text: &str, s: &Summary, calls: &[ToolCall]) -> Json {
+        let reason = finish_reason(s, !calls.is_empty());
         let choice = match self.kind {
-            Kind::Chat => json!({
+            Kind::Chat if calls.is_empty() => json!({
                 "index": 0,
                 "message": {"role": "assistant", "content": text},
+                "finish_reason": reason,
+            }),
+            Kind::Chat => json!({
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": if text.trim().is_empty() { Json::Null } else { json!(text) },
+                    "tool_calls": self.tool_calls(calls, false),
+                },
                 "finish_reason": reason,
             }),
             Kind::Completion => {
@@ -179,6 +218,14 @@ impl Reply {
         body.usage = Some(usage(s));
         body.timings = Some(timings(s));
         serde_json::to_value(&body).unwrap_or(Json::Null)
+    }
+}
+
+fn finish_reason(s: &Summary, called: bool) -> &'static str {
+    if called {
+        "tool_calls"
+    } else {
+        s.finish.as_str()
     }
 }
 
@@ -194,16 +241,33 @@ fn unix_now() -> u64 {
 
 /// Answer a generation, streaming or not. Dropping the response (client gone) drops `rx`,
 /// which the engine notices at its next step.
-pub async fn respond(reply: Reply, rx: UnboundedReceiver<Event>, streaming: bool) -> Response {
+/// With `tools`, text is split into content and tool calls as it arrives.
+pub async fn respond(
+    reply: Reply,
+    rx: UnboundedReceiver<Event>,
+    streaming: bool,
+    tools: Option<ToolCalls>,
+) -> Response {
     if streaming {
-        let mut response = Sse::new(sse_frames(reply, rx)).into_response();
+        let mut response = Sse::new(sse_frames(reply, rx, tools)).into_response();
         response
             .headers_mut()
             .insert("x-accel-buffering", HeaderValue::from_static("no"));
         return response;
     }
     match collect(rx).await {
-        Ok((text, summary)) => axum::Json(reply.full(&text, &summary)).into_response(),
+        Ok((text, summary)) => {
+            let (text, calls) = match tools {
+                Some(mut tools) => {
+                    let mut content = tools.push(&text);
+                    let (rest, calls) = tools.finish();
+                    content.push_str(&rest);
+                    (content, calls)
+                }
+                None => (text, Vec::new()),
+            };
+            axum::Json(reply.full(&text, &summary, &calls)).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -223,6 +287,7 @@ async fn collect(mut rx: UnboundedReceiver<Event>) -> Result<(String, Summary), 
 struct Frames {
     reply: Reply,
     rx: UnboundedReceiver<Event>,
+    tools: Option<ToolCalls>,
     queue: VecDeque<String>,
     first: bool,
     done: bool,
@@ -231,10 +296,12 @@ struct Frames {
 fn sse_frames(
     reply: Reply,
     rx: UnboundedReceiver<Event>,
+    tools: Option<ToolCalls>,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     let state = Frames {
         reply,
         rx,
+        tools,
         queue: VecDeque::new(),
         first: true,
         done: false,
@@ -249,14 +316,26 @@ fn sse_frames(
             }
             match st.rx.recv().await {
                 Some(Event::Text(text)) => {
-                    st.queue.push_back(st.reply.delta(&text, st.first));
-                    st.first = false;
+                    let content = match st.tools.as_mut() {
+                        Some(tools) => tools.push(&text),
+                        None => text,
+                    };
+                    if !content.is_empty() {
+                        st.queue.push_back(st.reply.delta(&content, st.first));
+                        st.first = false;
+                    }
                 }
                 Some(Event::Done(summary)) => {
-                    if st.first && st.reply.kind == Kind::Chat {
-                        st.queue.push_back(st.reply.delta("", true));
+                    let (rest, calls) = st.tools.take().map(ToolCalls::finish).unwrap_or_default();
+                    if !rest.is_empty() || (st.first && st.reply.kind == Kind::Chat) {
+                        st.queue.push_back(st.reply.delta(&rest, st.first));
+                        st.first = false;
                     }
-                    st.queue.push_back(st.reply.finish(&summary));
+                    if !calls.is_empty() {
+                        st.queue.push_back(st.reply.tool_calls_delta(&calls));
+                    }
+                    st.queue
+                        .push_back(st.reply.finish(&summary, !calls.is_empty()));
                     if st.reply.include_usage {
                         st.queue.push_back(st.reply.usage_chunk(&summary));
                     }
@@ -276,4 +355,112 @@ fn sse_frames(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Finish;
+    use crate::toolcall::Syntax;
+    use tokio::sync::mpsc;
+
+    fn summary() -> Summary {
+        Summary {
+            finish: Finish::Stop,
+            prompt_tokens: 10,
+            cached_tokens: 0,
+            completion_tokens: 5,
+            prompt_ms: 1.0,
+            predicted_ms: 2.0,
+        }
+    }
+
+    /// The engine's events for an answer that says a few words, then calls a tool.
+    fn answer() -> UnboundedReceiver<Event> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        for piece in [
+            "Checking",
+            ".\n<tool",
+            "_call>\n{\"name\": \"get_weather\",",
+            " \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>",
+        ] {
+            tx.send(Event::Text(piece.to_owned())).unwrap();
+        }
+        tx.send(Event::Done(summary())).unwrap();
+        rx
+    }
+
+    fn tools() -> Option<ToolCalls> {
+        Some(ToolCalls::new(
+            Syntax::Hermes,
+            vec!["get_weather".to_owned()],
+        ))
+    }
+
+    async fn body_json(response: Response) -> Json {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_whole_answer_carries_tool_calls_and_the_rest_as_content() {
+        let reply = Reply::new(Kind::Chat, "m".to_owned(), false);
+        let body = body_json(respond(reply, answer(), false, tools()).await).await;
+        let choice = &body["choices"][0];
+        assert_eq!(choice["finish_reason"], "tool_calls");
+        assert_eq!(choice["message"]["content"], "Checking.\n");
+        let call = &choice["message"]["tool_calls"][0];
+        assert_eq!(call["type"], "function");
+        assert_eq!(call["function"]["name"], "get_weather");
+        assert_eq!(call["function"]["arguments"], r#"{"city":"Paris"}"#);
+        assert!(call["id"].as_str().unwrap().starts_with("call_"));
+        assert!(call.get("index").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stream_sends_content_then_one_tool_calls_delta_then_the_finish() {
+        let reply = Reply::new(Kind::Chat, "m".to_owned(), false);
+        let response = respond(reply, answer(), true, tools()).await;
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let frames: Vec<Json> = String::from_utf8(bytes.to_vec())
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        let content: String = frames
+            .iter()
+            .filter_map(|f| f["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        assert_eq!(content, "Checking.\n");
+        assert_eq!(frames[0]["choices"][0]["delta"]["role"], "assistant");
+        let calls: Vec<&Json> = frames
+            .iter()
+            .filter_map(|f| f["choices"][0]["delta"].get("tool_calls"))
+            .collect();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0][0]["index"], 0);
+        assert_eq!(calls[0][0]["function"]["name"], "get_weather");
+        let last = frames.last().unwrap();
+        assert_eq!(last["choices"][0]["finish_reason"], "tool_calls");
+    }
+
+    #[tokio::test]
+    async fn without_tools_the_text_is_untouched() {
+        let reply = Reply::new(Kind::Chat, "m".to_owned(), false);
+        let body = body_json(respond(reply, answer(), false, None).await).await;
+        let choice = &body["choices"][0];
+        assert_eq!(choice["finish_reason"], "stop");
+        assert!(
+            choice["message"]["content"]
+                .as_str()
+                .unwrap()
+                .contains("<tool_call>")
+        );
+    }
 }
