@@ -150,6 +150,20 @@ fn goals(s: &mut String, r: &Report) {
             yes(u.max_rss_mib * 1.048_576 <= 50.0)
         );
     }
+    if let Some((p, u)) = r
+        .soak
+        .as_ref()
+        .and_then(|p| p.usage.as_ref().map(|u| (p, u)))
+    {
+        let _ = writeln!(
+            s,
+            "| … and at steady state ({} streams held {:.0} s) | {:.1} MiB peak | {} |",
+            p.result.concurrency,
+            r.soak_s,
+            u.max_rss_mib,
+            yes(u.max_rss_mib * 1.048_576 <= 50.0)
+        );
+    }
     s.push('\n');
 }
 
@@ -289,6 +303,24 @@ fn streams(s: &mut String, r: &Report) {
             ms(g.max_us),
             p.result.stalls,
             stream_usage(p)
+        );
+    }
+    if let Some(p) = &r.soak {
+        let g = &p.result.gap;
+        let _ = writeln!(
+            s,
+            "\nSteady state: devassist alone held {} streams for {:.0} s (every connection's buffers written through, as in a long-running gateway): {} ok, {} failed, first chunk p99 {} ms, gap p99 {} ms, {} stalls, {} cores, max RSS {:.1} MiB.",
+            p.result.concurrency,
+            r.soak_s,
+            p.result.streams_ok,
+            p.result.streams_failed,
+            ms(p.result.first_chunk.p99_us),
+            ms(g.p99_us),
+            p.result.stalls,
+            p.usage
+                .as_ref()
+                .map_or("–".to_owned(), |u| format!("{:.2}", u.cores)),
+            p.usage.as_ref().map_or(0.0, |u| u.max_rss_mib),
         );
     }
     s.push('\n');

@@ -37,6 +37,10 @@ struct Timing {
     stream_ramp: Duration,
     stream_run: Duration,
     concurrency: [usize; 2],
+    /// The largest stream count held this long through devassist alone: memory at steady
+    /// state, once every connection's buffers have been written through (a short phase
+    /// reads RSS before that and flatters it).
+    soak: Duration,
 }
 
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(1);
@@ -113,6 +117,7 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
             stream_ramp: Duration::from_millis(500),
             stream_run: Duration::from_secs(3),
             concurrency: [10, 100],
+            soak: Duration::from_secs(5),
         }
     } else {
         Timing {
@@ -125,6 +130,7 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
             stream_ramp: Duration::from_millis(1500),
             stream_run: Duration::from_secs(8),
             concurrency: [100, 1000],
+            soak: Duration::from_secs(60),
         }
     };
     let dir = targets::work_dir()?;
@@ -226,6 +232,19 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
             let point = measure_streams(&client, e, run, &watch).await?;
             report.streams.push(point);
         }
+        report.save(&opts.out, began)?;
+    }
+    if let Some(e) = endpoints.iter().find(|e| e.label == "devassist") {
+        let run = StreamRun {
+            concurrency: t.concurrency[1],
+            ramp: t.stream_ramp,
+            duration: t.soak,
+            timeout: Duration::from_secs(15),
+            stall: INTERVAL * 10,
+        };
+        eprintln!("  soak: {} streams for {:?}", run.concurrency, t.soak);
+        report.soak_s = t.soak.as_secs_f64();
+        report.soak = Some(measure_streams(&client, e, run, &watch).await?);
         report.save(&opts.out, began)?;
     }
     // Highest sustainable rate for each target. Saturating both cores under a real-time

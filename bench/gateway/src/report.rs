@@ -101,6 +101,11 @@ pub struct Report {
     pub stream_interval_ms: u64,
     pub fixed: Vec<RatePoint>,
     pub streams: Vec<StreamPoint>,
+    /// devassist alone holding the largest stream count for a minute (steady-state memory).
+    #[serde(default)]
+    pub soak: Option<StreamPoint>,
+    #[serde(default)]
+    pub soak_s: f64,
     pub search: Vec<Search>,
     pub loadavg_end: Option<String>,
 }
@@ -133,6 +138,8 @@ impl Report {
             stream_interval_ms: crate::plan::INTERVAL.as_millis() as u64,
             fixed: Vec::new(),
             streams: Vec::new(),
+            soak: None,
+            soak_s: 0.0,
             search: Vec::new(),
             loadavg_end: None,
         }
