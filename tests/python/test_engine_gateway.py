@@ -88,6 +88,29 @@ def test_greedy_is_deterministic_through_both_clients(gw):
     assert text.strip() and chunks[-1].usage.completion_tokens > 0
 
 
+def test_structured_output_through_both_clients(gw):
+    """Ollama's `format` and OpenAI's `response_format` reach the engine as a grammar: the
+    answer is JSON, and a schema's fields come with their types."""
+    import json
+    ask = "Describe a person as JSON with a name and an age."
+    c = ollama.Client(host=gw.url)
+    r = c.chat(model=MODEL, messages=[{"role": "user", "content": ask}], format="json",
+               options={"temperature": 0, "num_predict": 120})
+    assert isinstance(json.loads(r.message.content), dict), r.message.content
+    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20},
+                                               "age": {"type": "integer"}},
+              "required": ["name", "age"], "additionalProperties": False}
+    r = c.chat(model=MODEL, messages=[{"role": "user", "content": ask}], format=schema,
+               options={"temperature": 0, "num_predict": 120})
+    person = json.loads(r.message.content)
+    assert set(person) == {"name", "age"} and isinstance(person["age"], int), person
+    o = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="x", max_retries=0)
+    answer = o.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": ask}], temperature=0, max_tokens=120,
+        response_format={"type": "json_schema", "json_schema": {"name": "person", "schema": schema}})
+    assert json.loads(answer.choices[0].message.content) == person
+
+
 def test_suffix_on_a_model_without_fim_tokens_is_ollamas_400(gw):
     with pytest.raises(ollama.ResponseError) as e:
         ollama.Client(host=gw.url).generate(model=MODEL, prompt="a", suffix="b")

@@ -2,6 +2,7 @@
 //! llama.cpp's default (penalties → top-k → top-p → min-p → temperature → draw); temperature 0
 //! (or below) is greedy and therefore deterministic.
 
+use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::token::logit_bias::LlamaLogitBias;
@@ -26,8 +27,11 @@ pub struct SamplingParams {
     pub frequency_penalty: f32,
     /// Fixed seed for reproducible sampling; random when `None`.
     pub seed: Option<u32>,
-    /// Never end on an end-of-generation token (llama-server's `ignore_eos`).
+    /// Never end on an end-of-generation token (llama-server's `ignore_eos`). Ignored with
+    /// a grammar, which decides when the answer is complete.
     pub ignore_eos: bool,
+    /// A llama.cpp (GBNF) grammar every generated token must keep to: structured output.
+    pub grammar: Option<String>,
 }
 
 impl Default for SamplingParams {
@@ -43,6 +47,7 @@ impl Default for SamplingParams {
             frequency_penalty: 0.0,
             seed: None,
             ignore_eos: false,
+            grammar: None,
         }
     }
 }
@@ -79,10 +84,23 @@ impl SamplingParams {
     }
 
     /// The sampler chain for one sequence; `eog` lists the end-of-generation tokens, banned
-    /// when `ignore_eos` is set.
-    pub(crate) fn sampler(&self, n_vocab: i32, eog: &[LlamaToken]) -> LlamaSampler {
+    /// when `ignore_eos` is set. The grammar, if any, comes first: every later stage and the
+    /// draw only see tokens it allows. Fails only on a grammar llama.cpp rejects.
+    pub(crate) fn sampler(
+        &self,
+        model: &LlamaModel,
+        eog: &[LlamaToken],
+    ) -> Result<LlamaSampler, String> {
+        let n_vocab = model.n_vocab();
         let mut chain = Vec::new();
-        if self.ignore_eos && !eog.is_empty() {
+        if let Some(grammar) = &self.grammar {
+            let sampler = LlamaSampler::grammar(model, grammar, "root")
+                .map_err(|e| format!("the grammar was rejected: {e}"))?;
+            chain.push(sampler);
+        }
+        // With a grammar, banning end-of-generation could leave no allowed token at all
+        // once the structure is complete.
+        if self.ignore_eos && self.grammar.is_none() && !eog.is_empty() {
             let bans: Vec<LlamaLogitBias> = eog
                 .iter()
                 .map(|t| LlamaLogitBias::new(*t, f32::NEG_INFINITY))
@@ -116,6 +134,6 @@ impl SamplingParams {
             chain.push(LlamaSampler::temp(self.temperature));
             chain.push(LlamaSampler::dist(self.seed.unwrap_or(RANDOM_SEED)));
         }
-        LlamaSampler::chain_simple(chain)
+        Ok(LlamaSampler::chain_simple(chain))
     }
 }

@@ -161,7 +161,13 @@ impl<'m> Scheduler<'m> {
         self.clock += 1;
         // At least the last prompt token is evaluated again: its logits give the first token.
         let keep = prefix.min(job.prompt.len().saturating_sub(1));
-        let sampler = job.sampling.sampler(self.model.n_vocab(), &self.eog);
+        let sampler = match job.sampling.sampler(self.model, &self.eog) {
+            Ok(sampler) => sampler,
+            Err(message) => {
+                let _ = job.events.send(Event::Failed(message));
+                return;
+            }
+        };
         let Some(slot) = self.slots.get_mut(index) else {
             return;
         };

@@ -5,6 +5,7 @@ use super::error::ApiError;
 use crate::sampling::SamplingParams;
 use llama_cpp_2::token::LlamaToken;
 use serde::Deserialize;
+use serde_json::Value as Json;
 
 /// Tokens left for the answer when a prompt is truncated and `max_tokens` is not set.
 const TRUNCATE_RESERVE: usize = 256;
@@ -47,6 +48,9 @@ pub struct GenParams {
     /// Keep generating past end-of-generation tokens (llama-server's `ignore_eos`).
     #[serde(default)]
     pub ignore_eos: bool,
+    /// OpenAI's structured output: `{"type": "json_object"}` or
+    /// `{"type": "json_schema", "json_schema": {"schema": …}}`.
+    pub response_format: Option<Json>,
 }
 
 /// Validated generation settings.
@@ -73,6 +77,7 @@ impl GenParams {
             // A negative seed means random, as in llama-server.
             seed: self.seed.and_then(|s| u32::try_from(s).ok()),
             ignore_eos: self.ignore_eos,
+            grammar: response_grammar(self.response_format.as_ref())?,
         };
         sampling.validate().map_err(ApiError::bad_request)?;
         let max = self
@@ -100,6 +105,36 @@ impl GenParams {
             truncate: self.truncate,
         })
     }
+}
+
+/// OpenAI's `response_format` as a llama.cpp grammar: `json_object` → any JSON object,
+/// `json_schema` → that schema (llama.cpp's converter: types, properties and `required`,
+/// enums, arrays, string patterns, …); `text` or none → no constraint.
+fn response_grammar(format: Option<&Json>) -> Result<Option<String>, ApiError> {
+    let Some(format) = format.filter(|f| !f.is_null()) else {
+        return Ok(None);
+    };
+    let bad = |message: String| ApiError::bad_request(message).with_param("response_format");
+    let schema = match format.get("type").and_then(Json::as_str) {
+        Some("text") => return Ok(None),
+        Some("json_object") => serde_json::json!({"type": "object"}),
+        Some("json_schema") => format
+            .pointer("/json_schema/schema")
+            .filter(|s| s.is_object() || s.is_boolean())
+            .cloned()
+            .ok_or_else(|| {
+                bad("'response_format.json_schema.schema' must be a JSON schema object".to_owned())
+            })?,
+        Some(other) => {
+            return Err(bad(format!(
+                "Invalid value: '{other}'. Supported values are: 'json_object', 'json_schema', and 'text'."
+            )));
+        }
+        None => return Err(bad("'response_format.type' is required".to_owned())),
+    };
+    llama_cpp_2::json_schema_to_grammar(&schema.to_string())
+        .map(Some)
+        .map_err(|e| bad(format!("cannot turn this JSON schema into a grammar: {e}")))
 }
 
 /// Make the prompt fit a slot of `n_ctx` tokens with room for at least one generated token.
