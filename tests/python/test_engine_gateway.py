@@ -129,3 +129,45 @@ def test_idle_stop_then_rewake(gw):
     r = c.generate(model=MODEL, prompt="hi", options={"num_predict": 2})
     assert r.done
     assert engine_state(gw)["wake"]["count"] == wakes + 1
+
+
+def test_config_can_allow_prefix_only_completion_for_a_model_without_fim_tokens(tmp_path):
+    """SmolLM2 has no FIM tokens: a configured model may still take `suffix` by declaring the
+    `insert` capability and a prefix-only `fim_template`; the engine then gets the prefix as
+    a plain completion prompt (here run as an explicit `process` backend)."""
+    from conftest import BIN
+    import json as _json
+    command = [BIN, "engine", "--model", str(MODEL_FILE), "--listen", "127.0.0.1:{port}",
+               "--parallel", "1", "--ctx", "1024", "--threads", "2"]
+    config = f"""
+[engine]
+enabled = false
+
+[[backends]]
+name = "smol-engine"
+kind = "openai"
+[backends.lifecycle]
+provider = "process"
+command = {_json.dumps(command)}
+ready_url = "http://127.0.0.1:{{port}}/health"
+
+[[models]]
+name = "smol-fim"
+backend = "smol-engine"
+capabilities = ["completion", "insert"]
+[models.prompt]
+fim_template = "{{prefix}}"
+"""
+    gw = Gateway(config, "prefix-only")
+    try:
+        c = ollama.Client(host=gw.url)
+        r = c.generate(model="smol-fim", prompt="def add(a, b):", suffix="\n\nprint(add(1, 2))\n",
+                       options={"temperature": 0, "num_predict": 12})
+        assert r.response.strip(), r
+        solo = c.generate(model="smol-fim", prompt="def add(a, b):", raw=True,
+                          options={"temperature": 0, "num_predict": 12})
+        # The suffix never reached the model: the same greedy answer as the bare prefix,
+        # up to the FIM post-processing (trailing whitespace).
+        assert solo.response.startswith(r.response.rstrip()), (r.response, solo.response)
+    finally:
+        gw.stop()
