@@ -186,6 +186,25 @@ mod tests {
         assert!(TcpStream::connect(addr).await.is_err());
     }
 
+    /// A client that never finishes its request head is dropped after hyper's 30 s header
+    /// timeout (paused clock: the runtime jumps ahead while everything waits).
+    #[tokio::test(start_paused = true)]
+    async fn an_unfinished_request_head_is_dropped_after_30_s() {
+        let (addr, stop, server) = start().await;
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"GET / HTTP/1.1\r\nhost: te").await.unwrap();
+        let begun = tokio::time::Instant::now();
+        let mut rest = Vec::new();
+        let _ = tcp.read_to_end(&mut rest).await;
+        let waited = begun.elapsed();
+        assert!(
+            waited >= Duration::from_secs(30) && waited < Duration::from_secs(31),
+            "{waited:?}"
+        );
+        stop.cancel();
+        server.await.unwrap().unwrap();
+    }
+
     #[tokio::test]
     async fn a_request_head_split_across_reads_is_served() {
         let (addr, stop, server) = start().await;
