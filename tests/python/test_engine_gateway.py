@@ -171,3 +171,74 @@ fim_template = "{{prefix}}"
         assert solo.response.startswith(r.response.rstrip()), (r.response, solo.response)
     finally:
         gw.stop()
+
+
+def test_tool_calls_from_the_engine_reach_both_clients(tmp_path):
+    """A template that takes tools (`--chat-template-file`, Hermes syntax) and a conversation
+    whose earlier turns show the model how to call: the default model's greedy answer is a
+    call, which the ollama and openai clients receive as structured tool calls, streamed
+    or not."""
+    from conftest import BIN
+    import json as _json
+    template = pathlib.Path(__file__).parent.parent / "fixtures/engine/hermes-tools.jinja"
+    command = [BIN, "engine", "--model", str(MODEL_FILE), "--listen", "127.0.0.1:{port}",
+               "--parallel", "1", "--ctx", "1024", "--threads", "2",
+               "--chat-template-file", str(template)]
+    config = f"""
+[engine]
+enabled = false
+
+[[backends]]
+name = "smol-engine"
+kind = "openai"
+[backends.lifecycle]
+provider = "process"
+command = {_json.dumps(command)}
+ready_url = "http://127.0.0.1:{{port}}/health"
+
+[[models]]
+name = "smol-tools"
+backend = "smol-engine"
+capabilities = ["completion", "tools"]
+"""
+    tools = [{"type": "function", "function": {
+        "name": "get_weather", "description": "Current weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    messages = []
+    for i, city in enumerate(["Paris", "Rome", "Madrid"]):
+        messages.append({"role": "user", "content": f"What is the weather in {city}?"})
+        messages.append({"role": "assistant", "content": "", "tool_calls": [{
+            "id": f"call_{i}", "type": "function",
+            "function": {"name": "get_weather", "arguments": _json.dumps({"city": city})}}]})
+    messages.append({"role": "user", "content": "What is the weather in Berlin?"})
+    gw = Gateway(config, "engine-tools")
+    try:
+        o = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="x", max_retries=0)
+        answer = o.chat.completions.create(model="smol-tools", messages=messages, tools=tools,
+                                           temperature=0, max_tokens=60)
+        choice = answer.choices[0]
+        assert choice.finish_reason == "tool_calls", choice
+        call = choice.message.tool_calls[0]
+        assert call.function.name == "get_weather"
+        assert _json.loads(call.function.arguments) == {"city": "Berlin"}
+        chunks = list(o.chat.completions.create(model="smol-tools", messages=messages, tools=tools,
+                                                temperature=0, max_tokens=60, stream=True))
+        streamed = [tc for ch in chunks if ch.choices for tc in (ch.choices[0].delta.tool_calls or [])]
+        assert streamed and streamed[0].function.name == "get_weather"
+        assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+        # Ollama's history carries arguments as objects.
+        ollama_messages = [
+            {**m, "tool_calls": [{"function": {"name": tc["function"]["name"],
+                                               "arguments": _json.loads(tc["function"]["arguments"])}}
+                                 for tc in m["tool_calls"]]} if "tool_calls" in m else m
+            for m in messages
+        ]
+        c = ollama.Client(host=gw.url)
+        r = c.chat(model="smol-tools", messages=ollama_messages, tools=tools,
+                   options={"temperature": 0, "num_predict": 60})
+        assert r.message.tool_calls, r
+        assert r.message.tool_calls[0].function.name == "get_weather"
+        assert dict(r.message.tool_calls[0].function.arguments) == {"city": "Berlin"}
+    finally:
+        gw.stop()

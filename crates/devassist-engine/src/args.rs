@@ -35,6 +35,10 @@ pub struct EngineArgs {
     /// Layers to offload to the GPU in `cuda` builds (default: all).
     #[arg(long)]
     pub gpu_layers: Option<u32>,
+    /// Jinja chat template to use instead of the one in the GGUF file (for files whose
+    /// template is missing, wrong, or takes no tools).
+    #[arg(long)]
+    pub chat_template_file: Option<PathBuf>,
     /// Flash attention: `auto` lets llama.cpp decide per device.
     #[arg(long, value_enum, default_value_t = FlashAttention::Auto)]
     pub flash_attn: FlashAttention,

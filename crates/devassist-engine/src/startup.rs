@@ -43,6 +43,13 @@ async fn serve(args: EngineArgs) -> Result<(), String> {
     // Our own reader gives a clear error for missing, truncated and non-GGUF files before
     // llama.cpp sees them.
     let meta = ModelMeta::read(&args.model).map_err(|e| e.to_string())?;
+    let template_file = match &args.chat_template_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the chat template {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
     let name = args.alias.clone().unwrap_or_else(|| model_name(&meta));
     let created = meta
         .modified
@@ -87,15 +94,17 @@ async fn serve(args: EngineArgs) -> Result<(), String> {
         .await
         .map_err(|_| "the engine thread stopped while loading".to_string())??;
 
+    let template_source = template_file.as_deref().or(meta.chat_template.as_deref());
+    let template_origin = args.chat_template_file.as_ref().unwrap_or(&args.model);
     let template = ChatTemplate::new(
-        meta.chat_template.as_deref(),
+        template_source,
         meta.bos_token.as_ref().map_or("", |t| t.text.as_str()),
         meta.eos_token.as_ref().map_or("", |t| t.text.as_str()),
     )
     .map_err(|e| {
         format!(
             "{}: the chat template does not compile ({e})",
-            args.model.display()
+            template_origin.display()
         )
     })?;
     let vocab = loaded.model.vocab();

@@ -258,3 +258,68 @@ async fn bad_response_formats_are_400s() -> TestResult {
     }
     Ok(())
 }
+
+/// A template that takes tools (`--chat-template-file`, Hermes syntax) and a conversation
+/// whose earlier turns show the model how to call: the real model's greedy answer is a
+/// `<tool_call>` block, which comes back as structured `tool_calls`, streamed or not.
+#[tokio::test]
+async fn tool_calls_come_back_structured() -> TestResult {
+    let template = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/engine/hermes-tools.jinja"
+    );
+    let Some(engine) = Engine::start(&["--parallel", "1", "--chat-template-file", template])?
+    else {
+        return Ok(());
+    };
+    let call = |city: &str, i: usize| {
+        json!({"role": "assistant", "content": "", "tool_calls": [{
+            "id": format!("call_{i}"), "type": "function",
+            "function": {"name": "get_weather", "arguments": json!({"city": city}).to_string()},
+        }]})
+    };
+    let mut messages = Vec::new();
+    for (i, city) in ["Paris", "Rome", "Madrid"].into_iter().enumerate() {
+        messages
+            .push(json!({"role": "user", "content": format!("What is the weather in {city}?")}));
+        messages.push(call(city, i));
+    }
+    messages.push(json!({"role": "user", "content": "What is the weather in Berlin?"}));
+    let tools = json!([{"type": "function", "function": {
+        "name": "get_weather", "description": "Current weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }}]);
+    let body = json!({"messages": messages, "tools": tools, "temperature": 0, "max_tokens": 60});
+    let (status, json) = engine.post("/v1/chat/completions", &body).await?;
+    assert_eq!(status, 200, "{json}");
+    let choice = &json["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls", "{json}");
+    assert!(choice["message"]["content"].is_null(), "{json}");
+    let function = &choice["message"]["tool_calls"][0]["function"];
+    assert_eq!(function["name"], "get_weather");
+    let arguments: Json = serde_json::from_str(function["arguments"].as_str().unwrap_or(""))?;
+    assert_eq!(arguments, json!({"city": "Berlin"}));
+
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let frames = parse(&engine.stream("/v1/chat/completions", &streamed).await?)?;
+    let calls: Vec<&Json> = frames
+        .iter()
+        .filter_map(|f| f["choices"][0]["delta"].get("tool_calls"))
+        .collect();
+    assert_eq!(calls.len(), 1, "{frames:?}");
+    assert_eq!(calls[0][0]["function"], *function);
+    assert_eq!(
+        frames.last().map(|f| &f["choices"][0]["finish_reason"]),
+        Some(&json!("tool_calls"))
+    );
+    // Without tools the same answer is plain text, marker and all.
+    let mut plain = body.clone();
+    plain.as_object_mut().map(|o| o.remove("tools"));
+    let (_, json) = engine.post("/v1/chat/completions", &plain).await?;
+    let content = json["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or("");
+    assert!(content.starts_with("<tool_call>"), "{json}");
+    Ok(())
+}

@@ -243,3 +243,37 @@ fn bad_model_files_fail_clearly() -> TestResult {
     }
     Ok(())
 }
+
+/// A chat template file that is missing or does not compile stops the engine with a message
+/// naming the file, before it announces readiness.
+#[test]
+fn bad_chat_template_files_are_named() -> TestResult {
+    let Some(model) = model_path() else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let broken = dir.path().join("broken.jinja");
+    std::fs::write(&broken, "{% for m in messages %}{{ m.content }")?;
+    let missing = dir.path().join("missing.jinja");
+    for (file, expected) in [
+        (&missing, "cannot read the chat template"),
+        (&broken, "the chat template does not compile"),
+    ] {
+        let file = file.display().to_string();
+        let (code, stdout, stderr) = run_binary(&[
+            "--model",
+            &model.display().to_string(),
+            "--listen",
+            "127.0.0.1:0",
+            "--chat-template-file",
+            &file,
+        ])?;
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stdout.is_empty(), "no readiness line expected: {stdout}");
+        assert!(
+            stderr.contains(&file) && stderr.contains(expected),
+            "{stderr}"
+        );
+    }
+    Ok(())
+}
