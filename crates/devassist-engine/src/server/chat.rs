@@ -5,7 +5,7 @@ use super::AppState;
 use super::error::{ApiError, ApiJson};
 use super::params::{GenParams, StreamOptions, fit_context};
 use super::stream::{Kind, Reply, respond};
-use crate::toolcall::ToolCalls;
+use crate::toolcall::{Syntax, ToolCalls};
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
@@ -55,15 +55,12 @@ pub async fn handle(
         .render(&req.messages, req.tools.as_deref())
         .map_err(|e| ApiError::bad_request(format!("cannot apply the chat template: {e}")))?;
     // Tools offered to a template that takes them: the answer may call them.
-    let tool_calls = ready
-        .template
-        .tool_syntax
-        .filter(|_| req.tools.as_ref().is_some_and(|t| !t.is_empty()))
-        .map(|syntax| ToolCalls::new(syntax, tool_names(req.tools.as_deref().unwrap_or_default())));
-    let special = ready
-        .template
-        .tool_syntax
-        .is_some_and(|s| tool_calls.is_some() && s.needs_special_tokens());
+    let offered = req.tools.as_deref().filter(|t| !t.is_empty());
+    let syntax = ready.template.tool_syntax;
+    let tool_calls = syntax
+        .zip(offered)
+        .map(|(syntax, tools)| ToolCalls::new(syntax, tool_names(tools)));
+    let special = tool_calls.is_some() && syntax.is_some_and(Syntax::needs_special_tokens);
     let tokens = ready.tokenize_prompt(&prompt);
     let tokens = fit_context(tokens, ready.n_ctx_slot, &settings, ready.bos)?;
     let rx = ready
