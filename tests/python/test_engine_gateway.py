@@ -2,6 +2,7 @@
 GGUF discovery, chat and completion through `devassist serve` with the official clients,
 start on the first request, /api/ps while loaded, idle stop and re-wake, keep_alive 0."""
 
+import json
 import os
 import pathlib
 import time
@@ -11,7 +12,7 @@ import ollama
 import openai
 import pytest
 
-from conftest import Gateway
+from conftest import BIN, Gateway
 
 MODELS_DIR = pathlib.Path(
     os.environ.get("DEVASSIST_MODELS")
@@ -91,7 +92,6 @@ def test_greedy_is_deterministic_through_both_clients(gw):
 def test_structured_output_through_both_clients(gw):
     """Ollama's `format` and OpenAI's `response_format` reach the engine as a grammar: the
     answer is JSON, and a schema's fields come with their types."""
-    import json
     ask = "Describe a person as JSON with a name and an age."
     c = ollama.Client(host=gw.url)
     r = c.chat(model=MODEL, messages=[{"role": "user", "content": ask}], format="json",
@@ -131,15 +131,12 @@ def test_idle_stop_then_rewake(gw):
     assert engine_state(gw)["wake"]["count"] == wakes + 1
 
 
-def test_config_can_allow_prefix_only_completion_for_a_model_without_fim_tokens(tmp_path):
-    """SmolLM2 has no FIM tokens: a configured model may still take `suffix` by declaring the
-    `insert` capability and a prefix-only `fim_template`; the engine then gets the prefix as
-    a plain completion prompt (here run as an explicit `process` backend)."""
-    from conftest import BIN
-    import json as _json
+def engine_backend_config(model_block: str, *engine_args: str) -> str:
+    """Local discovery off, one `process` backend running `devassist engine` on the default
+    model (extra engine flags appended), and `model_block` (the `[[models]]` entries)."""
     command = [BIN, "engine", "--model", str(MODEL_FILE), "--listen", "127.0.0.1:{port}",
-               "--parallel", "1", "--ctx", "1024", "--threads", "2"]
-    config = f"""
+               "--parallel", "1", "--ctx", "1024", "--threads", "2", *engine_args]
+    return f"""
 [engine]
 enabled = false
 
@@ -148,16 +145,23 @@ name = "smol-engine"
 kind = "openai"
 [backends.lifecycle]
 provider = "process"
-command = {_json.dumps(command)}
+command = {json.dumps(command)}
 ready_url = "http://127.0.0.1:{{port}}/health"
+{model_block}"""
 
+
+def test_config_can_allow_prefix_only_completion_for_a_model_without_fim_tokens():
+    """SmolLM2 has no FIM tokens: a configured model may still take `suffix` by declaring the
+    `insert` capability and a prefix-only `fim_template`; the engine then gets the prefix as
+    a plain completion prompt (here run as an explicit `process` backend)."""
+    config = engine_backend_config("""
 [[models]]
 name = "smol-fim"
 backend = "smol-engine"
 capabilities = ["completion", "insert"]
 [models.prompt]
-fim_template = "{{prefix}}"
-"""
+fim_template = "{prefix}"
+""")
     gw = Gateway(config, "prefix-only")
     try:
         c = ollama.Client(host=gw.url)
@@ -173,34 +177,18 @@ fim_template = "{{prefix}}"
         gw.stop()
 
 
-def test_tool_calls_from_the_engine_reach_both_clients(tmp_path):
+def test_tool_calls_from_the_engine_reach_both_clients():
     """A template that takes tools (`--chat-template-file`, Hermes syntax) and a conversation
     whose earlier turns show the model how to call: the default model's greedy answer is a
     call, which the ollama and openai clients receive as structured tool calls, streamed
     or not."""
-    from conftest import BIN
-    import json as _json
     template = pathlib.Path(__file__).parent.parent / "fixtures/engine/hermes-tools.jinja"
-    command = [BIN, "engine", "--model", str(MODEL_FILE), "--listen", "127.0.0.1:{port}",
-               "--parallel", "1", "--ctx", "1024", "--threads", "2",
-               "--chat-template-file", str(template)]
-    config = f"""
-[engine]
-enabled = false
-
-[[backends]]
-name = "smol-engine"
-kind = "openai"
-[backends.lifecycle]
-provider = "process"
-command = {_json.dumps(command)}
-ready_url = "http://127.0.0.1:{{port}}/health"
-
+    config = engine_backend_config("""
 [[models]]
 name = "smol-tools"
 backend = "smol-engine"
 capabilities = ["completion", "tools"]
-"""
+""", "--chat-template-file", str(template))
     tools = [{"type": "function", "function": {
         "name": "get_weather", "description": "Current weather in a city",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
@@ -209,7 +197,7 @@ capabilities = ["completion", "tools"]
         messages.append({"role": "user", "content": f"What is the weather in {city}?"})
         messages.append({"role": "assistant", "content": "", "tool_calls": [{
             "id": f"call_{i}", "type": "function",
-            "function": {"name": "get_weather", "arguments": _json.dumps({"city": city})}}]})
+            "function": {"name": "get_weather", "arguments": json.dumps({"city": city})}}]})
     messages.append({"role": "user", "content": "What is the weather in Berlin?"})
     gw = Gateway(config, "engine-tools")
     try:
@@ -220,7 +208,7 @@ capabilities = ["completion", "tools"]
         assert choice.finish_reason == "tool_calls", choice
         call = choice.message.tool_calls[0]
         assert call.function.name == "get_weather"
-        assert _json.loads(call.function.arguments) == {"city": "Berlin"}
+        assert json.loads(call.function.arguments) == {"city": "Berlin"}
         chunks = list(o.chat.completions.create(model="smol-tools", messages=messages, tools=tools,
                                                 temperature=0, max_tokens=60, stream=True))
         streamed = [tc for ch in chunks if ch.choices for tc in (ch.choices[0].delta.tool_calls or [])]
@@ -230,7 +218,7 @@ capabilities = ["completion", "tools"]
         # Ollama's history carries arguments as objects.
         ollama_messages = [
             {**m, "tool_calls": [{"function": {"name": tc["function"]["name"],
-                                               "arguments": _json.loads(tc["function"]["arguments"])}}
+                                               "arguments": json.loads(tc["function"]["arguments"])}}
                                  for tc in m["tool_calls"]]} if "tool_calls" in m else m
             for m in messages
         ]
