@@ -33,6 +33,13 @@ pub(crate) enum MatchKind {
 }
 
 impl Matcher {
+    /// Every word with weight 1 (tests).
+    #[cfg(test)]
+    pub(crate) fn with_words(words: &[&str]) -> Self {
+        let terms: Vec<(String, f64)> = words.iter().map(|w| (w.to_string(), 1.0)).collect();
+        Self::new(&terms)
+    }
+
     /// `terms`: (searched word, weight) in query order.
     pub(crate) fn new(terms: &[(String, f64)]) -> Self {
         Self {
@@ -164,12 +171,7 @@ mod tests {
     use super::*;
 
     fn matcher(words: &[&str]) -> Matcher {
-        Matcher::new(
-            &words
-                .iter()
-                .map(|w| (w.to_string(), 1.0))
-                .collect::<Vec<_>>(),
-        )
+        Matcher::with_words(words)
     }
 
     #[test]

@@ -103,12 +103,7 @@ mod tests {
     use super::*;
 
     fn matcher(words: &[&str]) -> Matcher {
-        Matcher::new(
-            &words
-                .iter()
-                .map(|w| (w.to_string(), 1.0))
-                .collect::<Vec<_>>(),
-        )
+        Matcher::with_words(words)
     }
 
     #[test]

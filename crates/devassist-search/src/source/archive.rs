@@ -23,14 +23,7 @@ pub(super) fn visit_tar_gz(
     progress: &ProgressBar,
     emit: &mut dyn FnMut(SourceFile) -> Result<()>,
 ) -> Result<Counts> {
-    let bad = |reason: String| SearchError::BadArchive {
-        path: src.to_path_buf(),
-        reason,
-    };
-    let file = File::open(src).map_err(|e| SearchError::SourceUnreadable {
-        path: src.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let (file, bad) = open(src)?;
     let mut archive = tar::Archive::new(GzDecoder::new(file));
     let mut entries = Vec::new();
     let mut skipped = 0;
@@ -53,14 +46,7 @@ pub(super) fn visit_zip(
     progress: &ProgressBar,
     emit: &mut dyn FnMut(SourceFile) -> Result<()>,
 ) -> Result<Counts> {
-    let bad = |reason: String| SearchError::BadArchive {
-        path: src.to_path_buf(),
-        reason,
-    };
-    let file = File::open(src).map_err(|e| SearchError::SourceUnreadable {
-        path: src.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let (file, bad) = open(src)?;
     let mut archive = zip::ZipArchive::new(file).map_err(|e| bad(e.to_string()))?;
     let mut entries = Vec::new();
     let mut skipped = 0;
@@ -74,6 +60,19 @@ pub(super) fn visit_zip(
         take(path, size, &mut entry, &bad, &mut entries, &mut skipped)?;
     }
     emit_entries(entries, skipped, filter, progress, emit)
+}
+
+/// Opens an archive file, with the error constructor for what goes wrong inside it.
+fn open(src: &Path) -> Result<(File, impl Fn(String) -> SearchError + '_)> {
+    let file = File::open(src).map_err(|e| SearchError::SourceUnreadable {
+        path: src.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let bad = |reason: String| SearchError::BadArchive {
+        path: src.to_path_buf(),
+        reason,
+    };
+    Ok((file, bad))
 }
 
 /// Reads one archive entry if it is a document worth indexing. `path` is `None` when the
