@@ -183,8 +183,12 @@ fn fim_tokens(model: &LlamaModel, meta: &ModelMeta) -> Option<Fim> {
 }
 
 async fn shutdown_signal() {
+    // A handler that cannot be installed must not read as a signal (that would stop the
+    // engine at once); the same rule as `devassist serve`'s copy of this function.
     let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     };
     #[cfg(unix)]
     let term = async {
