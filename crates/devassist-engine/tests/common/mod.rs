@@ -19,17 +19,23 @@ const BIN: &str = env!("CARGO_BIN_EXE_devassist-engine");
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The default model, or `None` (with a message saying how to get it) when it is missing.
+/// Under `make test` (`DEVASSIST_REQUIRE_MODEL=1`) a missing model fails the test instead:
+/// there, a skipped engine test would pass without having checked anything.
 pub fn model_path() -> Option<PathBuf> {
     let path = devassist_gguf::models_dir(None).join(MODEL_FILE);
     if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is missing; run scripts/fetch-default-model.sh",
-            path.display()
-        );
-        None
+        return Some(path);
     }
+    let hint = format!(
+        "{} is missing; run scripts/fetch-default-model.sh",
+        path.display()
+    );
+    assert!(
+        std::env::var_os("DEVASSIST_REQUIRE_MODEL").is_none(),
+        "{hint}"
+    );
+    eprintln!("SKIPPED: {hint}");
+    None
 }
 
 /// A running engine process.
