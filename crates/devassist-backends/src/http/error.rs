@@ -4,6 +4,7 @@
 //! credentials) and never the api key. Transport detail goes to `detail`, which is logged
 //! and not sent to clients.
 
+use super::h1::Error;
 use devassist_core::GatewayError;
 use serde_json::Value;
 use std::time::Duration;
@@ -38,27 +39,29 @@ pub fn request_timeout(host: &str, total: Duration) -> GatewayError {
     ))
 }
 
-/// A transport error from reqwest, before or during the body.
-pub fn transport(err: &reqwest::Error, host: &str) -> GatewayError {
-    // reqwest moves URL credentials into a header before sending, so the URL it quotes
-    // here carries none (`credentials_in_the_url_never_reach_the_error`).
-    let detail = error_chain(err);
-    if err.is_connect() {
-        if err.is_timeout() {
-            GatewayError::backend_timeout(format!("connecting to backend at {host} timed out"))
-                .with_detail(detail)
-        } else {
+/// A transport error, before or during the body.
+pub fn transport(err: &Error, host: &str) -> GatewayError {
+    // Messages name `host:port` only: URL credentials travel in a header and never reach
+    // the error (`credentials_in_the_url_never_reach_the_error`).
+    let detail = err.to_string();
+    match err {
+        Error::Connect(_) => {
             GatewayError::backend_error(format!("cannot connect to backend at {host}"))
                 .with_detail(detail)
         }
-    } else if err.is_timeout() {
-        GatewayError::backend_timeout(format!("backend at {host} timed out")).with_detail(detail)
-    } else if err.is_body() || err.is_decode() {
-        GatewayError::backend_error(format!("connection to backend at {host} broke"))
-            .with_detail(detail)
-    } else {
-        GatewayError::backend_error(format!("request to backend at {host} failed"))
-            .with_detail(detail)
+        Error::ConnectTimeout => {
+            GatewayError::backend_timeout(format!("connecting to backend at {host} timed out"))
+                .with_detail(detail)
+        }
+        Error::Send(_) | Error::Closed(_) => {
+            GatewayError::backend_error(format!("request to backend at {host} failed"))
+                .with_detail(detail)
+        }
+        Error::Read(_) | Error::Incomplete => {
+            GatewayError::backend_error(format!("connection to backend at {host} broke"))
+                .with_detail(detail)
+        }
+        Error::Malformed(what) => malformed(format!("from {host}: {what}")),
     }
 }
 
@@ -133,17 +136,6 @@ fn quote(text: &str) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
-}
-
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -6,15 +6,19 @@
 
 mod config;
 pub(crate) mod error;
+mod h1;
 pub(crate) mod pump;
 
+use base64::Engine;
 use bytes::Bytes;
 use devassist_core::{CallContext, ErrorKind, GatewayError, Origin};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Method, Response, Url};
+use h1::Response;
+use http::Method;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+use url::Url;
 
 pub use config::HttpConfig;
 
@@ -27,10 +31,11 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// One upstream server: a pooled client built once, and where to reach it.
 #[derive(Clone)]
 pub(crate) struct Upstream {
-    client: reqwest::Client,
-    /// Parsed once: parsing a URL (host, IDNA) on every request cost ~4 % of the
-    /// gateway's CPU; each call only replaces the path.
-    base: Url,
+    client: h1::Client,
+    /// The base URL's path without its trailing `/`; each call appends its own path.
+    base_path: Arc<str>,
+    /// The base URL's query (`?api-version=…`), sent on every call; empty if none.
+    query: Arc<str>,
     /// `host:port`, the only part of the URL that error messages show.
     host: Arc<str>,
     pub request_timeout: Duration,
@@ -68,6 +73,10 @@ impl Upstream {
                 .map_err(|_| config_error("api key contains characters not allowed in a header"))?;
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
+        } else if let Some(value) = basic_auth(&url) {
+            // `http://user:password@host`: the credentials go in a header, never on the wire
+            // in the URL and never into a message (which names `host:port` only).
+            headers.insert(AUTHORIZATION, value);
         }
         for (name, value) in &settings.extra_headers {
             let name = HeaderName::from_bytes(name.as_bytes())
@@ -76,16 +85,16 @@ impl Upstream {
                 .map_err(|_| config_error(format!("invalid value for header {name}")))?;
             headers.insert(name, value);
         }
-        let client = reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .default_headers(headers)
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()
-            .map_err(|e| config_error(format!("cannot build the HTTP client: {e}")))?;
+        let client = h1::Client::new(&url, &headers, settings.connect_timeout)
+            .map_err(|e| config_error(format!("url {base:?}: {e}")))?;
         Ok(Self {
             client,
-            base: url,
+            base_path: url.path().trim_end_matches('/').into(),
+            query: url
+                .query()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default()
+                .into(),
             host: host.into(),
             request_timeout: settings.request_timeout,
             idle_timeout: settings.idle_timeout,
@@ -105,18 +114,29 @@ impl Upstream {
         ctx: &CallContext,
     ) -> Result<Call, GatewayError> {
         let deadline = Instant::now() + self.request_timeout;
-        let mut url = self.base.clone();
-        url.set_path(&format!("{}{path}", self.base.path().trim_end_matches('/')));
-        let mut request = self.client.request(method.clone(), url);
-        request = match body {
-            Body::Json(value) => request.json(&value),
-            Body::Raw(bytes) => request.header(CONTENT_TYPE, "application/json").body(bytes),
+        let target = format!("{}{path}{}", self.base_path, self.query);
+        let body = match body {
+            Body::Json(value) => Bytes::from(serde_json::to_vec(&value).map_err(|e| {
+                GatewayError::new(ErrorKind::Internal, Origin::Gateway, e.to_string())
+            })?),
+            Body::Raw(bytes) => bytes,
         };
-        if !ctx.request_id.is_empty() {
-            request = request.header(X_REQUEST_ID.clone(), ctx.request_id.as_str());
+        let mut headers = HeaderMap::with_capacity(2);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        // An id a client sent may hold bytes a header cannot carry: then it is not forwarded.
+        if let Ok(id) = HeaderValue::from_str(&ctx.request_id)
+            && !ctx.request_id.is_empty()
+        {
+            headers.insert(X_REQUEST_ID.clone(), id);
         }
+        let request = h1::Request {
+            method: &method,
+            target: &target,
+            headers: &headers,
+            body: &body,
+        };
         tracing::debug!(backend = %self.host, %method, path, request_id = %ctx.request_id, "Calling upstream");
-        match tokio::time::timeout_at(deadline, request.send()).await {
+        match tokio::time::timeout_at(deadline, self.client.send(&request)).await {
             Ok(Ok(response)) => Ok(Call { response, deadline }),
             Ok(Err(err)) => Err(error::transport(&err, &self.host)),
             Err(_) => Err(error::request_timeout(&self.host, self.request_timeout)),
@@ -133,7 +153,7 @@ impl Upstream {
         ctx: &CallContext,
     ) -> Result<Call, GatewayError> {
         let call = self.send(method, path, body, ctx).await?;
-        let status = call.response.status();
+        let status = call.response.status;
         if status.is_success() {
             return Ok(call);
         }
@@ -175,9 +195,24 @@ impl Upstream {
 
 /// The response's media type, lower-cased, without parameters.
 pub(crate) fn media_type(response: &Response) -> Option<String> {
-    let value = response.headers().get(CONTENT_TYPE)?.to_str().ok()?;
+    let value = response.headers.get(CONTENT_TYPE)?.to_str().ok()?;
     let mime = value.split(';').next().unwrap_or_default().trim();
     Some(mime.to_ascii_lowercase())
+}
+
+/// `Authorization: Basic` from the URL's user and password, percent-decoded.
+fn basic_auth(url: &Url) -> Option<HeaderValue> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
+    let mut credentials = decode(url.username());
+    credentials.push(b':');
+    credentials.extend(decode(url.password().unwrap_or_default()));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+    let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 fn config_error(message: impl Into<String>) -> GatewayError {

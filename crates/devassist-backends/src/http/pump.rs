@@ -6,11 +6,10 @@
 //! has written a byte; later failures become the stream's last item. Dropping the stream
 //! drops the response, which closes the upstream connection and cancels the generation.
 
+use super::h1::{self, Response};
 use super::{Upstream, error};
 use bytes::Bytes;
 use devassist_core::{Event, EventStream, GatewayError};
-use http_body_util::BodyExt;
-use reqwest::Response;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,11 +17,9 @@ use tokio::time::Instant;
 
 /// Reads a response body chunk by chunk, under the idle timeout and the call's deadline.
 ///
-/// Holds the body alone, not the whole response: the response head's header values are
-/// slices of the connection's first read buffer, so keeping them for a stream's lifetime
-/// would pin that buffer (8 KiB per open stream) beside the one hyper reads into next.
+/// Holds the body alone: the response head is not needed past the status check.
 pub(crate) struct BodyReader {
-    body: reqwest::Body,
+    body: h1::Body,
     idle: Duration,
     deadline: Option<Instant>,
     total: Duration,
@@ -33,7 +30,7 @@ impl BodyReader {
     /// `deadline: None` for bodies that may legitimately run long (model pulls).
     pub fn new(response: Response, upstream: &Upstream, deadline: Option<Instant>) -> Self {
         Self {
-            body: reqwest::Body::from(response),
+            body: response.body,
             idle: upstream.idle_timeout,
             deadline,
             total: upstream.request_timeout,
@@ -47,26 +44,18 @@ impl BodyReader {
             Some(deadline) if deadline <= idle_at => (deadline, true),
             _ => (idle_at, false),
         };
-        match tokio::time::timeout_at(at, next_data(&mut self.body)).await {
+        match tokio::time::timeout_at(at, self.body.data()).await {
             Ok(Ok(chunk)) => Ok(chunk),
             Ok(Err(err)) => Err(error::transport(&err, &self.host)),
             Err(_) if is_total => Err(error::request_timeout(&self.host, self.total)),
             Err(_) => Err(error::idle_timeout(&self.host, self.idle)),
         }
     }
-}
 
-/// The next data frame of a body; other frames (trailers) are skipped.
-async fn next_data(body: &mut reqwest::Body) -> Result<Option<Bytes>, reqwest::Error> {
-    loop {
-        match body.frame().await {
-            Some(frame) => {
-                if let Ok(data) = frame?.into_data() {
-                    return Ok(Some(data));
-                }
-            }
-            None => return Ok(None),
-        }
+    /// Done with the body before its end: the connection is reused once the rest of the
+    /// body's framing has arrived (dropping the reader instead closes the connection).
+    pub fn release(self) {
+        self.body.release();
     }
 }
 
@@ -133,9 +122,11 @@ impl<D: Decode> Pump<D> {
                 }
                 Err(err) => Err(err),
             };
-            if self.decoder.is_done() {
-                // Nothing after the end marker matters; closing now frees the upstream.
-                self.body = None;
+            if self.decoder.is_done()
+                && let Some(body) = self.body.take()
+            {
+                // Nothing after the end marker matters; the connection can serve the next call.
+                body.release();
             }
             self.pending.extend(events.into_iter().map(Ok));
             if let Err(err) = result {

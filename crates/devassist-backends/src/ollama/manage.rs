@@ -10,7 +10,7 @@ use crate::http::pump::BodyReader;
 use crate::http::{Body, Upstream};
 use bytes::Bytes;
 use devassist_core::{CallContext, GatewayError, ManageOp, RawResponse};
-use reqwest::Method;
+use http::Method;
 use std::collections::BTreeMap;
 
 /// Headers that describe the upstream connection, not the content.
@@ -36,10 +36,10 @@ pub(crate) async fn pass_through(
     let call = upstream
         .send(method, op.path(), Body::Raw(body), ctx)
         .await?;
-    let status = call.response.status().as_u16();
+    let status = call.response.status.as_u16();
     let headers: BTreeMap<String, String> = call
         .response
-        .headers()
+        .headers
         .iter()
         .filter(|(name, _)| !HOP_BY_HOP.contains(&name.as_str()))
         .filter_map(|(name, value)| {

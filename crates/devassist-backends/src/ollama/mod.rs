@@ -17,7 +17,7 @@ use devassist_core::{
     Backend, CallContext, EmbedRequest, EmbedResponse, EventStream, GatewayError, GenerateRequest,
     ManageOp, RawResponse,
 };
-use reqwest::Method;
+use http::Method;
 use serde_json::Value;
 use stream::NdjsonDecoder;
 

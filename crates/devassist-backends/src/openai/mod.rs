@@ -14,7 +14,7 @@ use crate::http::{Body, HttpConfig, Upstream, error, media_type};
 use devassist_core::{
     Backend, CallContext, EmbedRequest, EmbedResponse, EventStream, GatewayError, GenerateRequest,
 };
-use reqwest::Method;
+use http::Method;
 use serde_json::Value;
 use stream::{JsonDecoder, SseDecoder};
 
