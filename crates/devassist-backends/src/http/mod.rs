@@ -81,6 +81,11 @@ impl Upstream {
         for (name, value) in &settings.extra_headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| config_error(format!("invalid header name {name:?}")))?;
+            if h1::RESERVED_HEADERS.contains(&name.as_str()) {
+                return Err(config_error(format!(
+                    "header {name} is set by devassist itself and cannot be configured"
+                )));
+            }
             let value = HeaderValue::from_str(value)
                 .map_err(|_| config_error(format!("invalid value for header {name}")))?;
             headers.insert(name, value);

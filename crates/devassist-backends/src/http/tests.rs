@@ -172,6 +172,22 @@ async fn credentials_in_the_url_never_reach_the_error() {
     assert!(!err.to_string().contains("hunter2"), "{err}");
 }
 
+#[test]
+fn headers_devassist_sets_itself_cannot_be_configured() {
+    for name in ["Content-Length", "transfer-encoding", "Connection"] {
+        let config = OpenAiConfig {
+            base_url: "http://127.0.0.1:9/v1".into(),
+            extra_headers: BTreeMap::from([(name.to_owned(), "1".to_owned())]),
+            ..OpenAiConfig::default()
+        };
+        let err = OpenAiBackend::new(config).err().unwrap();
+        assert!(
+            err.message.contains("cannot be configured"),
+            "{name}: {err}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn unresolvable_host_is_a_502() {
     for kind in KINDS {

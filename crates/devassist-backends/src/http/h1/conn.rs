@@ -5,10 +5,14 @@ use super::Error;
 use bytes::{Buf, BytesMut};
 use futures::FutureExt;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use socket2::{SockRef, TcpKeepalive};
 use std::io;
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, pki_types::ServerName};
 
@@ -50,18 +54,64 @@ pub(super) struct Head {
 }
 
 impl Conn {
-    /// Opens a TCP connection (and the TLS session for `https`).
-    pub async fn open(target: &Target) -> io::Result<Conn> {
-        let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
+    /// Opens a TCP connection (and the TLS session for `https`) within `timeout`: the name
+    /// is resolved, then each address is tried in turn with an equal share of the time
+    /// left, so that one unreachable address (an AAAA record where IPv6 is dropped) does
+    /// not use up the whole timeout.
+    pub async fn open(target: &Target, timeout: Duration) -> Result<Conn, Error> {
+        let deadline = Instant::now() + timeout;
+        let addrs: Vec<SocketAddr> = tokio::time::timeout_at(
+            deadline,
+            tokio::net::lookup_host((target.host.as_str(), target.port)),
+        )
+        .await
+        .map_err(|_| Error::ConnectTimeout)?
+        .map_err(Error::Connect)?
+        .collect();
+        let mut last = None;
+        let mut tcp = None;
+        for (i, addr) in addrs.iter().enumerate() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let share = left / u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
+            match tokio::time::timeout(share, TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => {
+                    tcp = Some(stream);
+                    break;
+                }
+                Ok(Err(err)) => last = Some(Error::Connect(err)),
+                Err(_) => last = Some(Error::ConnectTimeout),
+            }
+        }
+        let Some(tcp) = tcp else {
+            return Err(last.unwrap_or_else(|| {
+                Error::Connect(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "the name resolved to no address",
+                ))
+            }));
+        };
         // Stream frames are small: without this, Nagle holds each until the previous is ACKed.
-        tcp.set_nodelay(true)?;
+        tcp.set_nodelay(true).map_err(Error::Connect)?;
+        // An upstream host that dies without a word (power, network) is noticed within
+        // about a minute instead of at the request timeout.
+        let keepalive = TcpKeepalive::new()
+            .with_time(Duration::from_secs(15))
+            .with_interval(Duration::from_secs(15));
+        SockRef::from(&tcp)
+            .set_tcp_keepalive(&keepalive)
+            .map_err(Error::Connect)?;
         let io: Box<dyn Socket> = match &target.tls {
             None => Box::new(tcp),
-            Some(tls) => Box::new(
-                TlsConnector::from(tls.config.clone())
-                    .connect(tls.name.clone(), tcp)
-                    .await?,
-            ),
+            Some(tls) => {
+                let handshake =
+                    TlsConnector::from(tls.config.clone()).connect(tls.name.clone(), tcp);
+                Box::new(
+                    tokio::time::timeout_at(deadline, handshake)
+                        .await
+                        .map_err(|_| Error::ConnectTimeout)?
+                        .map_err(Error::Connect)?,
+                )
+            }
         };
         Ok(Conn {
             io,

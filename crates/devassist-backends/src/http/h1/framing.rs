@@ -157,22 +157,34 @@ fn line(buf: &[u8], len: usize) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-/// `1a3f` or `1a3f;name=value` or `1a3f ; ext`: the hex size before any extension.
+/// `1a3f`, `1a3f;name=value` or `1a3f ; ext`: the hex size before any extension. Leading
+/// zeros are allowed; a size over 60 bits, bytes after the size that do not start an
+/// extension, and control bytes in an extension are errors.
 fn chunk_size(line: &[u8]) -> Result<u64, FramingError> {
-    let end = line
+    const INVALID: FramingError = FramingError("an invalid chunk size");
+    let digits_end = line
         .iter()
-        .position(|&b| b == b';' || b == b' ' || b == b'\t')
+        .position(|b| !b.is_ascii_hexdigit())
         .unwrap_or(line.len());
-    let digits = &line[..end];
-    if digits.is_empty() || digits.len() > 15 {
-        return Err(FramingError("an invalid chunk size"));
+    let (digits, rest) = line.split_at(digits_end);
+    let rest = rest.trim_ascii_start();
+    if digits.is_empty() || !(rest.is_empty() || rest[0] == b';') {
+        return Err(INVALID);
     }
-    digits.iter().try_fold(0u64, |size, &b| {
-        let digit = (b as char)
-            .to_digit(16)
-            .ok_or(FramingError("an invalid chunk size"))?;
-        Ok(size * 16 + u64::from(digit))
-    })
+    if rest.iter().any(|&b| b.is_ascii_control() && b != b'\t') {
+        return Err(INVALID);
+    }
+    let significant = digits
+        .iter()
+        .position(|&b| b != b'0')
+        .map_or(&digits[..0], |i| &digits[i..]);
+    if significant.len() > 15 {
+        return Err(INVALID);
+    }
+    Ok(significant.iter().fold(0u64, |size, &b| {
+        let digit = (b as char).to_digit(16).unwrap_or_default();
+        size * 16 + u64::from(digit)
+    }))
 }
 
 #[cfg(test)]
@@ -217,6 +229,14 @@ mod tests {
     }
 
     #[test]
+    fn chunk_sizes_with_leading_zeros_and_spaces_before_extensions() {
+        let input = b"0000000000000005 ;ext\r\nhello\r\n0\r\n\r\n";
+        let (body, ended) = decode_in_pieces(chunked(), input, &[1000]).unwrap();
+        assert_eq!(body, b"hello");
+        assert!(ended);
+    }
+
+    #[test]
     fn bare_line_feeds_are_accepted() {
         let (body, ended) = decode_in_pieces(chunked(), b"3\nabc\n0\n\n", &[1]).unwrap();
         assert_eq!(body, b"abc");
@@ -239,6 +259,9 @@ mod tests {
             b"\r\n",
             b"5\r\nhello!!\r\n",
             b"ffffffffffffffffff\r\n",
+            b"5 junk\r\nhello\r\n",
+            b"5;a\rb\r\nhello\r\n",
+            b"-5\r\nhello\r\n",
         ] {
             assert!(
                 decode_in_pieces(chunked(), input, &[1000]).is_err(),

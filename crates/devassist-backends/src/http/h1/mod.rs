@@ -20,7 +20,7 @@ pub(crate) mod framing;
 use bytes::{Bytes, BytesMut};
 use conn::{Conn, Head, Target, Tls};
 use framing::{Chunk, Framing, Step};
-use http::{HeaderMap, Method, StatusCode, header};
+use http::{HeaderMap, HeaderName, Method, StatusCode, header};
 use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -36,6 +36,22 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 const MAX_IDLE: usize = 4096;
 /// Most body bytes skipped to finish a released body before its connection is reused.
 const MAX_SKIP: usize = 64 * 1024;
+/// How long a released connection may wait for the rest of its body (the terminating chunk
+/// a server writes after `[DONE]`) before it is closed instead of reused.
+const FINISH_GRACE: Duration = Duration::from_secs(1);
+/// A pooled connection that closes this soon after the request was written was being closed
+/// by the server as the request arrived (its idle timeout): sending again is safe. Closed
+/// later, the server may have acted on the request, so the failure is the caller's.
+const RETRY_WINDOW: Duration = Duration::from_millis(250);
+/// Headers the client writes itself; configuring them would corrupt the framing.
+pub(crate) const RESERVED_HEADERS: [&str; 6] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "upgrade",
+];
 
 /// A transport failure. `Malformed` is a server speaking something other than HTTP/1.x.
 #[derive(Debug)]
@@ -81,8 +97,9 @@ pub(crate) struct Client {
 struct Shared {
     target: Target,
     connect_timeout: Duration,
-    /// `host`, then the headers sent on every request, rendered once.
-    fixed_headers: Vec<u8>,
+    /// `host`, `accept` and the configured headers, each rendered once as its header line.
+    /// A header of the same name in a request replaces the fixed one.
+    fixed_headers: Vec<(HeaderName, Vec<u8>)>,
     idle: Mutex<VecDeque<Idle>>,
 }
 
@@ -144,16 +161,28 @@ impl Client {
         headers: &HeaderMap,
         connect_timeout: Duration,
     ) -> Client {
-        let mut fixed = Vec::new();
         let authority = match url.port() {
             Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
             None => url.host_str().unwrap_or_default().to_owned(),
         };
-        push_header(&mut fixed, "host", authority.as_bytes());
-        push_header(&mut fixed, "accept", b"*/*");
-        for (name, value) in headers {
-            push_header(&mut fixed, name.as_str(), value.as_bytes());
+        let line = |name: &HeaderName, value: &[u8]| {
+            let mut line = Vec::new();
+            push_header(&mut line, name.as_str(), value);
+            (name.clone(), line)
+        };
+        // The configured headers replace the defaults (a `Host` for a virtual host).
+        let mut fixed = Vec::new();
+        if !headers.contains_key(header::HOST) {
+            fixed.push(line(&header::HOST, authority.as_bytes()));
         }
+        if !headers.contains_key(header::ACCEPT) {
+            fixed.push(line(&header::ACCEPT, b"*/*"));
+        }
+        fixed.extend(
+            headers
+                .iter()
+                .map(|(name, value)| line(name, value.as_bytes())),
+        );
         Client {
             shared: Arc::new(Shared {
                 target,
@@ -165,9 +194,9 @@ impl Client {
     }
 
     /// Sends `request` and reads the response head, on an idle pooled connection if there
-    /// is one. A pooled connection the server turns out to have closed before answering
-    /// (it may close an idle one at any moment) costs a second try on a new connection:
-    /// safe, as the server never answered the first.
+    /// is one. A pooled connection the server closes as the request arrives (its idle
+    /// timeout ran out at that moment) costs a second try on a new connection: when writing
+    /// fails, or the close comes within `RETRY_WINDOW` without a byte of a response.
     pub async fn send(&self, request: &Request<'_>) -> Result<Response, Error> {
         let bytes = self.render(request);
         if let Some(conn) = self.shared.checkout() {
@@ -179,11 +208,7 @@ impl Client {
                 }
             }
         }
-        let conn =
-            tokio::time::timeout(self.shared.connect_timeout, Conn::open(&self.shared.target))
-                .await
-                .map_err(|_| Error::ConnectTimeout)?
-                .map_err(Error::Connect)?;
+        let conn = Conn::open(&self.shared.target, self.shared.connect_timeout).await?;
         match self.send_on(conn, false, &bytes, request.method).await {
             Ok(response) => Ok(response),
             Err(SendError::Failed(err) | SendError::Retry(err)) => Err(err),
@@ -207,9 +232,12 @@ impl Client {
         if let Err(err) = conn.write(request).await {
             return Err(stale(Error::Send(err)));
         }
+        let written = Instant::now();
         let head = match conn.read_head().await {
             Ok(head) => head,
-            Err(err @ Error::Closed(_)) => return Err(stale(err)),
+            Err(err @ Error::Closed(_)) if written.elapsed() < RETRY_WINDOW => {
+                return Err(stale(err));
+            }
             Err(err) => return Err(SendError::Failed(err)),
         };
         let (framing, keep_alive) = framing_of(&head, method).map_err(SendError::Failed)?;
@@ -227,14 +255,19 @@ impl Client {
 
     /// The request's bytes: request line, headers, body.
     fn render(&self, request: &Request<'_>) -> Vec<u8> {
-        let mut out = Vec::with_capacity(
-            self.shared.fixed_headers.len() + request.target.len() + request.body.len() + 160,
-        );
+        let fixed = &self.shared.fixed_headers;
+        let fixed_len: usize = fixed.iter().map(|(_, line)| line.len()).sum();
+        let mut out =
+            Vec::with_capacity(fixed_len + request.target.len() + request.body.len() + 160);
         out.extend_from_slice(request.method.as_str().as_bytes());
         out.push(b' ');
         out.extend_from_slice(request.target.as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\n");
-        out.extend_from_slice(&self.shared.fixed_headers);
+        for (name, line) in fixed {
+            if !request.headers.contains_key(name) {
+                out.extend_from_slice(line);
+            }
+        }
         for (name, value) in request.headers {
             push_header(&mut out, name.as_str(), value.as_bytes());
         }
@@ -267,24 +300,40 @@ impl Shared {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The most recently used idle connection that is still open; stale ones are closed.
+    /// The most recently used idle connection that is ready; closed ones are dropped, and
+    /// ones whose last body has not quite ended yet go back to wait.
     fn checkout(&self) -> Option<Conn> {
-        loop {
-            let idle = self.lock().pop_back()?;
+        let mut waiting = Vec::new();
+        let found = loop {
+            let Some(idle) = self.lock().pop_back() else {
+                break None;
+            };
             if idle.since.elapsed() >= IDLE_TIMEOUT {
                 // The newest is too old, so are all the others.
                 let expired = std::mem::take(&mut *self.lock());
                 drop(expired);
-                return None;
+                break None;
             }
-            if let Some(conn) = idle.ready() {
-                return Some(conn);
+            match idle.ready() {
+                Ready::Yes(conn) => break Some(conn),
+                Ready::NotYet(idle) => waiting.push(idle),
+                Ready::No => {}
             }
+        };
+        if !waiting.is_empty() {
+            let mut idle = self.lock();
+            // Oldest first, so that the queue stays ordered by age at the back.
+            idle.extend(waiting.into_iter().rev());
         }
+        found
     }
 
     fn put(&self, mut conn: Conn, rest: Framing) {
         if rest == Framing::Done {
+            if !conn.buf.is_empty() {
+                // Bytes nobody asked for: this connection's next response cannot be trusted.
+                return;
+            }
             // An idle connection keeps no buffer; the next response allocates its own.
             conn.buf = BytesMut::new();
         }
@@ -310,9 +359,16 @@ impl Shared {
     }
 }
 
+enum Ready {
+    Yes(Conn),
+    /// The last body's end has not arrived yet; it may within `FINISH_GRACE`.
+    NotYet(Idle),
+    No,
+}
+
 impl Idle {
     /// Finishes the last body from what has already arrived, then checks the connection.
-    fn ready(mut self) -> Option<Conn> {
+    fn ready(mut self) -> Ready {
         let mut skipped = 0;
         loop {
             match self.rest.decode(&mut self.conn.buf) {
@@ -320,21 +376,23 @@ impl Idle {
                 Ok(Step::Data(data)) => {
                     skipped += data.len();
                     if skipped > MAX_SKIP {
-                        return None;
+                        return Ready::No;
                     }
                 }
                 Ok(Step::NeedMore) => match self.conn.fill_now() {
                     Some(Ok(n)) if n > 0 => {}
-                    _ => return None,
+                    None if self.since.elapsed() < FINISH_GRACE => return Ready::NotYet(self),
+                    _ => return Ready::No,
                 },
-                Err(_) => return None,
+                Err(_) => return Ready::No,
             }
         }
+        self.rest = Framing::Done;
         if !self.conn.is_idle_and_open() {
-            return None;
+            return Ready::No;
         }
         self.conn.buf = BytesMut::new();
-        Some(self.conn)
+        Ready::Yes(self.conn)
     }
 }
 
@@ -420,18 +478,23 @@ impl Drop for Body {
 /// How the body is framed and whether the connection can be reused after it
 /// (RFC 9112 §6.3, §9.3).
 fn framing_of(head: &Head, method: &Method) -> Result<(Framing, bool), Error> {
-    let tokens = |name| {
-        head.headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_ascii_lowercase)
-            .collect::<Vec<_>>()
+    let tokens = |name| -> Result<Vec<String>, Error> {
+        let mut tokens = Vec::new();
+        for value in head.headers.get_all(&name) {
+            let value = value
+                .to_str()
+                .map_err(|_| Error::Malformed(format!("an unreadable {name} header")))?;
+            tokens.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_ascii_lowercase),
+            );
+        }
+        Ok(tokens)
     };
-    let connection = tokens(header::CONNECTION);
+    let connection = tokens(header::CONNECTION)?;
     let mut keep_alive = if head.minor_version >= 1 {
         !connection.iter().any(|t| t == "close")
     } else {
@@ -444,20 +507,24 @@ fn framing_of(head: &Head, method: &Method) -> Result<(Framing, bool), Error> {
     {
         return Ok((Framing::Done, keep_alive));
     }
-    let codings = tokens(header::TRANSFER_ENCODING);
+    let codings = tokens(header::TRANSFER_ENCODING)?;
     if let Some(last) = codings.last() {
         if last == "chunked" {
-            // With both, the length is a lie someone may rely on: do not reuse.
+            // With both, the length is a lie someone may rely on; HTTP/1.0 has no chunked
+            // coding (RFC 9112 §6.1): read this body, then close.
             keep_alive &= !head.headers.contains_key(header::CONTENT_LENGTH);
+            keep_alive &= head.minor_version >= 1;
             return Ok((Framing::Chunked(Chunk::Size), keep_alive));
         }
         return Ok((Framing::UntilClose, false));
     }
-    let lengths = tokens(header::CONTENT_LENGTH);
+    let lengths = tokens(header::CONTENT_LENGTH)?;
     if let Some(first) = lengths.first() {
-        let length = first
-            .parse::<u64>()
-            .map_err(|_| Error::Malformed(format!("an invalid content-length {first:?}")))?;
+        let invalid = || Error::Malformed(format!("an invalid content-length {first:?}"));
+        if !first.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        let length = first.parse::<u64>().map_err(|_| invalid())?;
         if lengths.iter().any(|l| l != first) {
             return Err(Error::Malformed("conflicting content-lengths".into()));
         }

@@ -150,6 +150,35 @@ async fn the_request_carries_host_length_headers_and_query() {
 }
 
 #[tokio::test]
+async fn configured_headers_replace_the_defaults_and_request_headers_replace_both() {
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+    let server = Server::start(move |mut socket, _| {
+        let seen = seen_tx.clone();
+        async move {
+            let request = read_request(&mut socket).await.unwrap();
+            seen.send(request).unwrap();
+            socket.write_all(OK_HELLO).await.unwrap();
+        }
+    })
+    .await;
+    let url = url::Url::parse(&format!("http://{}/", server.addr)).unwrap();
+    let mut fixed = HeaderMap::new();
+    fixed.insert(header::HOST, "vllm.internal".parse().unwrap());
+    fixed.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+    let client = Client::new(&url, &fixed, Duration::from_secs(2)).unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+    let mut response = client.send(&post(b"{}", &headers)).await.unwrap();
+    read_all(&mut response.body).await.unwrap();
+    let request = seen_rx.recv().await.unwrap();
+    assert_eq!(
+        request,
+        "POST /v1/chat/completions?x=1 HTTP/1.1\r\naccept: */*\r\nhost: vllm.internal\r\n\
+         content-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+    );
+}
+
+#[tokio::test]
 async fn a_stream_released_before_its_last_chunk_leaves_a_reusable_connection() {
     let server = Server::start(|mut socket, _| async move {
         read_request(&mut socket).await.unwrap();
@@ -173,6 +202,56 @@ async fn a_stream_released_before_its_last_chunk_leaves_a_reusable_connection() 
     let mut response = client.send(&post(b"{}", &headers)).await.unwrap();
     assert_eq!(read_all(&mut response.body).await.unwrap(), b"hello");
     assert_eq!(server.accepted(), 1, "the released connection was reused");
+}
+
+#[tokio::test]
+async fn a_released_connection_waits_for_its_last_chunk_while_others_serve() {
+    let server = Server::start(|mut socket, _| async move {
+        while read_request(&mut socket).await.is_some() {
+            let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n";
+            socket.write_all(head.as_bytes()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            socket.write_all(b"0\r\n\r\n").await.unwrap();
+        }
+    })
+    .await;
+    let client = server.client();
+    let headers = HeaderMap::new();
+    // Released at once, asked again at once: the first connection's end has not arrived, so
+    // the second request opens another, and the first goes back to wait.
+    for _ in 0..2 {
+        let mut response = client.send(&post(b"{}", &headers)).await.unwrap();
+        response.body.data().await.unwrap().unwrap();
+        response.body.release();
+    }
+    assert_eq!(server.accepted(), 2);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    for _ in 0..4 {
+        let mut response = client.send(&post(b"{}", &headers)).await.unwrap();
+        assert_eq!(read_all(&mut response.body).await.unwrap(), b"hello");
+    }
+    assert_eq!(server.accepted(), 2, "both connections were reused");
+    assert_eq!(client.idle_connections(), 2);
+}
+
+#[tokio::test]
+async fn a_pooled_connection_closed_long_after_the_request_is_not_retried() {
+    let server = Server::start(|mut socket, _| async move {
+        read_request(&mut socket).await.unwrap();
+        socket.write_all(OK_HELLO).await.unwrap();
+        // Takes the next request, works on it for a while, then dies without answering:
+        // it may have acted on it, so sending it again is not the client's call.
+        read_request(&mut socket).await;
+        tokio::time::sleep(RETRY_WINDOW * 2).await;
+    })
+    .await;
+    let client = server.client();
+    let headers = HeaderMap::new();
+    let mut response = client.send(&post(b"{}", &headers)).await.unwrap();
+    read_all(&mut response.body).await.unwrap();
+    let err = client.send(&post(b"{}", &headers)).await.err().unwrap();
+    assert!(matches!(err, Error::Closed(_)), "{err}");
+    assert_eq!(server.accepted(), 1);
 }
 
 #[tokio::test]
@@ -313,6 +392,12 @@ async fn framing_follows_the_response_head() {
     assert_eq!((body.unwrap(), pooled), (b"ok".to_vec(), false));
     let (_, body, pooled) = exchange(b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
     assert_eq!((body.unwrap(), pooled), (b"ok".to_vec(), false));
+    // HTTP/1.0 has no chunked coding: read, then closed whatever it says.
+    let (_, body, pooled) = exchange(
+        b"HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!((body.unwrap(), pooled), (b"ok".to_vec(), false));
     // No length: the body runs to the close.
     let (_, body, pooled) = exchange(b"HTTP/1.1 200 OK\r\n\r\nuntil#close").await;
     assert_eq!((body.unwrap(), pooled), (b"until#close".to_vec(), false));
@@ -326,6 +411,8 @@ async fn broken_response_heads_are_malformed() {
     for reply in [
         &b"SSH-2.0-OpenSSH_9.6\r\n\r\n"[..],
         b"HTTP/1.1 200 OK\r\ncontent-length: nope\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: +2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\xff\r\n\r\n",
         b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nx",
         b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
     ] {
