@@ -119,8 +119,10 @@ impl Conn {
         })
     }
 
-    pub async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.io.write_all(bytes).await?;
+    /// Writes a request: head and body in one vectored write where the socket allows, so
+    /// the body (a prompt can be large) is not copied behind the head first.
+    pub async fn write(&mut self, head: &[u8], body: &[u8]) -> io::Result<()> {
+        self.io.write_all_buf(&mut Buf::chain(head, body)).await?;
         self.io.flush().await
     }
 

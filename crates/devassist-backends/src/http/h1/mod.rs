@@ -198,9 +198,9 @@ impl Client {
     /// timeout ran out at that moment) costs a second try on a new connection: when writing
     /// fails, or the close comes within `RETRY_WINDOW` without a byte of a response.
     pub async fn send(&self, request: &Request<'_>) -> Result<Response, Error> {
-        let bytes = self.render(request);
+        let head = self.render_head(request);
         if let Some(conn) = self.shared.checkout() {
-            match self.send_on(conn, true, &bytes, request.method).await {
+            match self.send_on(conn, true, &head, request).await {
                 Ok(response) => return Ok(response),
                 Err(SendError::Failed(err)) => return Err(err),
                 Err(SendError::Retry(err)) => {
@@ -209,7 +209,7 @@ impl Client {
             }
         }
         let conn = Conn::open(&self.shared.target, self.shared.connect_timeout).await?;
-        match self.send_on(conn, false, &bytes, request.method).await {
+        match self.send_on(conn, false, &head, request).await {
             Ok(response) => Ok(response),
             Err(SendError::Failed(err) | SendError::Retry(err)) => Err(err),
         }
@@ -219,8 +219,8 @@ impl Client {
         &self,
         mut conn: Conn,
         reused: bool,
-        request: &[u8],
-        method: &Method,
+        head: &[u8],
+        request: &Request<'_>,
     ) -> Result<Response, SendError> {
         let stale = |err: Error| {
             if reused {
@@ -229,7 +229,7 @@ impl Client {
                 SendError::Failed(err)
             }
         };
-        if let Err(err) = conn.write(request).await {
+        if let Err(err) = conn.write(head, request.body).await {
             return Err(stale(Error::Send(err)));
         }
         let written = Instant::now();
@@ -240,7 +240,7 @@ impl Client {
             }
             Err(err) => return Err(SendError::Failed(err)),
         };
-        let (framing, keep_alive) = framing_of(&head, method).map_err(SendError::Failed)?;
+        let (framing, keep_alive) = framing_of(&head, request.method).map_err(SendError::Failed)?;
         Ok(Response {
             status: head.status,
             headers: head.headers,
@@ -253,12 +253,11 @@ impl Client {
         })
     }
 
-    /// The request's bytes: request line, headers, body.
-    fn render(&self, request: &Request<'_>) -> Vec<u8> {
+    /// The request line and headers; the body is written after them as it is.
+    fn render_head(&self, request: &Request<'_>) -> Vec<u8> {
         let fixed = &self.shared.fixed_headers;
         let fixed_len: usize = fixed.iter().map(|(_, line)| line.len()).sum();
-        let mut out =
-            Vec::with_capacity(fixed_len + request.target.len() + request.body.len() + 160);
+        let mut out = Vec::with_capacity(fixed_len + request.target.len() + 160);
         out.extend_from_slice(request.method.as_str().as_bytes());
         out.push(b' ');
         out.extend_from_slice(request.target.as_bytes());
@@ -276,7 +275,6 @@ impl Client {
             push_header(&mut out, "content-length", len.as_bytes());
         }
         out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(request.body);
         out
     }
 
@@ -387,7 +385,6 @@ impl Idle {
                 Err(_) => return Ready::No,
             }
         }
-        self.rest = Framing::Done;
         if !self.conn.is_idle_and_open() {
             return Ready::No;
         }
@@ -478,27 +475,24 @@ impl Drop for Body {
 /// How the body is framed and whether the connection can be reused after it
 /// (RFC 9112 §6.3, §9.3).
 fn framing_of(head: &Head, method: &Method) -> Result<(Framing, bool), Error> {
-    let tokens = |name| -> Result<Vec<String>, Error> {
+    // Comma-separated list tokens, borrowed from the head (nothing allocated for a header
+    // that is absent, the usual case).
+    let tokens = |name| -> Result<Vec<&str>, Error> {
         let mut tokens = Vec::new();
         for value in head.headers.get_all(&name) {
             let value = value
                 .to_str()
                 .map_err(|_| Error::Malformed(format!("an unreadable {name} header")))?;
-            tokens.extend(
-                value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_ascii_lowercase),
-            );
+            tokens.extend(value.split(',').map(str::trim).filter(|t| !t.is_empty()));
         }
         Ok(tokens)
     };
+    let has = |tokens: &[&str], token: &str| tokens.iter().any(|t| t.eq_ignore_ascii_case(token));
     let connection = tokens(header::CONNECTION)?;
     let mut keep_alive = if head.minor_version >= 1 {
-        !connection.iter().any(|t| t == "close")
+        !has(&connection, "close")
     } else {
-        connection.iter().any(|t| t == "keep-alive")
+        has(&connection, "keep-alive")
     };
     let status = head.status;
     if *method == Method::HEAD
@@ -509,7 +503,7 @@ fn framing_of(head: &Head, method: &Method) -> Result<(Framing, bool), Error> {
     }
     let codings = tokens(header::TRANSFER_ENCODING)?;
     if let Some(last) = codings.last() {
-        if last == "chunked" {
+        if last.eq_ignore_ascii_case("chunked") {
             // With both, the length is a lie someone may rely on; HTTP/1.0 has no chunked
             // coding (RFC 9112 §6.1): read this body, then close.
             keep_alive &= !head.headers.contains_key(header::CONTENT_LENGTH);
