@@ -34,6 +34,26 @@ pub enum Origin {
     Gateway,
 }
 
+/// How far a failed request got towards the upstream. It decides whether the same request
+/// may be sent again, to another replica or later: only a request the upstream cannot have
+/// acted on is. Set by the transport, which is the only place that knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reached {
+    /// Not known (errors made above the transport): treated as possibly acted on.
+    #[default]
+    Unknown,
+    /// The request never left the gateway: no connection (refused, DNS, TLS, connect
+    /// timeout), a backend that could not be started, a full queue, a rejected request.
+    NotSent,
+    /// The upstream answered that it did not take the request (429, 503 before any work).
+    Declined,
+    /// The request was written, in part or whole, and no answer came back: the upstream may
+    /// be running it (a generation that crashed the server, a connection closed mid-way).
+    Written,
+    /// The upstream started answering and then failed.
+    Answered,
+}
+
 /// The gateway error. `message` is safe to show a client; `detail` is only logged.
 #[derive(Debug, Clone)]
 pub struct GatewayError {
@@ -48,6 +68,8 @@ pub struct GatewayError {
     pub detail: Option<String>,
     /// Status reported by an upstream, kept so pass-through errors keep their code.
     pub upstream_status: Option<u16>,
+    /// How far the request got upstream; see [`Reached`].
+    pub reached: Reached,
 }
 
 impl GatewayError {
@@ -60,6 +82,7 @@ impl GatewayError {
             retry_after: None,
             detail: None,
             upstream_status: None,
+            reached: Reached::Unknown,
         }
     }
 
@@ -125,6 +148,11 @@ impl GatewayError {
         self
     }
 
+    pub fn with_reached(mut self, reached: Reached) -> Self {
+        self.reached = reached;
+        self
+    }
+
     /// The HTTP status for this error. The only kind → status table in the gateway.
     pub fn status(&self) -> u16 {
         match self.kind {
@@ -150,7 +178,14 @@ impl GatewayError {
         }
     }
 
-    /// Whether retrying the same request elsewhere or later can succeed.
+    /// Whether the same request may be sent again to another replica: the failure is
+    /// transient and the upstream cannot have acted on it.
+    pub fn may_resend(&self) -> bool {
+        self.retryable() && matches!(self.reached, Reached::NotSent | Reached::Declined)
+    }
+
+    /// Whether the failure is transient: retrying later or elsewhere can succeed. Says
+    /// nothing about whether resending is safe; see [`GatewayError::may_resend`].
     pub fn retryable(&self) -> bool {
         matches!(
             self.kind,
@@ -192,6 +227,22 @@ mod tests {
             502,
             "the gateway's upstream credentials, not the client's"
         );
+    }
+
+    #[test]
+    fn only_a_request_the_upstream_cannot_have_run_is_resent() {
+        let refused = GatewayError::backend_unavailable("down").with_reached(Reached::NotSent);
+        assert!(refused.may_resend());
+        let busy = GatewayError::backend_error("busy")
+            .with_upstream_status(503)
+            .with_reached(Reached::Declined);
+        assert!(busy.may_resend());
+        let crashed = GatewayError::backend_error("closed").with_reached(Reached::Written);
+        assert!(crashed.retryable() && !crashed.may_resend());
+        let unknown = GatewayError::backend_timeout("slow");
+        assert!(!unknown.may_resend(), "unknown counts as possibly run");
+        let bad = GatewayError::bad_request("no").with_reached(Reached::NotSent);
+        assert!(!bad.may_resend(), "a client error fails everywhere");
     }
 
     #[test]

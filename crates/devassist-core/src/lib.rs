@@ -12,7 +12,7 @@ pub mod prompt;
 pub mod request;
 
 pub use backend::{Backend, CallContext, EventStream, ManageOp, RawResponse};
-pub use error::{ErrorKind, GatewayError, Origin};
+pub use error::{ErrorKind, GatewayError, Origin, Reached};
 pub use event::{Event, FinishReason, Timings, Usage};
 pub use feature::Feature;
 pub use request::{
