@@ -575,3 +575,36 @@ def test_feature_timeout_applies_to_allow_listed_endpoints(env):
     finally:
         hosted.reset(["ok"])
         gw.stop()
+
+
+def test_allow_listed_endpoint_is_a_backend_in_status_and_obeys_its_limits(env):
+    """An allow-listed endpoint is a pool slot like any backend: /status shows it with its
+    stats, and `endpoint_max_concurrent` / `endpoint_max_queue` bound it."""
+    _, admin, hosted, dead = env
+    limited = config(admin, hosted, dead).replace(
+        "[gitlab]\n", "[gitlab]\nendpoint_max_concurrent = 1\nendpoint_max_queue = 0\n", 1)
+    gw = Gateway(limited, "gitlab-limits")
+    try:
+        hosted.reset(["slow"], delay=1.5)
+        body = fixture("v2_completion_self_hosted.json") | {"model_endpoint": f"{hosted.url}/v1"}
+        results = {}
+
+        def send(name):
+            results[name] = post(gw, "/v2/code/completions", body)
+
+        first = threading.Thread(target=send, args=("first",))
+        first.start()
+        time.sleep(0.5)
+        send("second")
+        first.join()
+        assert results["first"].status_code == 200, results["first"].text
+        assert (results["second"].status_code, results["second"].json()) == (503, {"detail": "Inference failed"})
+        assert len(hosted.requests) == 1, "the second never reached the endpoint"
+        name = f"gitlab:{hosted.url}/v1"
+        [slot] = [b for b in gw.status()["backends"] if b["name"] == name]
+        assert slot["kind"] == "openai" and slot["provider"] == "always_on"
+        assert slot["stats"]["requests"] == 1 and slot["stats"]["completed"] == 1, slot
+        assert slot["limits"]["max_concurrent"] == 1, slot
+    finally:
+        hosted.reset(["ok"])
+        gw.stop()

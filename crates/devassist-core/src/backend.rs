@@ -21,6 +21,19 @@ pub struct CallContext {
     pub request_id: String,
     /// The client asked for an answer without gateway-side docs grounding.
     pub no_grounding: bool,
+    /// An API key the client gave for the upstream itself (GitLab's `model_api_key`), used
+    /// by backends that accept one per request instead of their configured key.
+    pub upstream_key: Option<UpstreamKey>,
+}
+
+/// A credential for the upstream; never printed.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct UpstreamKey(pub String);
+
+impl std::fmt::Debug for UpstreamKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UpstreamKey(<redacted>)")
+    }
 }
 
 impl CallContext {
@@ -28,6 +41,7 @@ impl CallContext {
         Self {
             request_id: request_id.into(),
             no_grounding: false,
+            upstream_key: None,
         }
     }
 }

@@ -11,11 +11,11 @@ pub mod postprocess;
 pub mod prompt;
 pub mod request;
 
-pub use backend::{Backend, CallContext, EventStream, ManageOp, RawResponse};
+pub use backend::{Backend, CallContext, EventStream, ManageOp, RawResponse, UpstreamKey};
 pub use error::{ErrorKind, GatewayError, Origin, Reached};
 pub use event::{Event, FinishReason, Timings, Usage};
 pub use feature::Feature;
 pub use request::{
     EmbedRequest, EmbedResponse, GenerateRequest, KeepAlive, Message, Prompt, ResponseFormat, Role,
-    Sampling, ToolCall,
+    Sampling, Task, ToolCall,
 };

@@ -182,6 +182,34 @@ pub struct GenerateRequest {
     /// Whether the client wants a stream. Backends may use it to pick a non-streaming
     /// upstream call; they always answer with an event stream.
     pub stream: bool,
+    /// What the gateway's prompt stage does before the request leaves (backends ignore it).
+    pub task: Task,
+}
+
+/// What the gateway makes of a request's prompt before sending it, and how it cleans the
+/// answer. Surfaces say what the client asked for; the pipeline's prompt stage renders it
+/// in the model family's layout, one way for every surface.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Task {
+    /// The prompt goes as the client wrote it. A completion prompt with a `suffix` is
+    /// fill-in-the-middle of only prefix and suffix: rendered by the gateway unless the
+    /// backend renders FIM itself.
+    #[default]
+    AsIs,
+    /// Fill in the middle with this input (file, language, snippets): always rendered by
+    /// the gateway in the family's layout and trimmed to the context; the answer is cleaned
+    /// against the suffix.
+    Fill(crate::prompt::FimInput),
+    /// The client templated a fill-in-the-middle prompt itself (text or messages in
+    /// `prompt`): the family's stop words apply and the answer is cleaned against `suffix`.
+    Templated { suffix: String },
+    /// Write code at the cursor in `input`: with an `instruction`, the family's generation
+    /// prompt around it; without one, the client's own prompt as it is. Fences and chatter
+    /// are removed from the answer.
+    Generate {
+        instruction: Option<String>,
+        input: crate::prompt::FimInput,
+    },
 }
 
 impl GenerateRequest {
@@ -195,6 +223,7 @@ impl GenerateRequest {
             think: None,
             context: None,
             stream: true,
+            task: Task::AsIs,
         }
     }
 }

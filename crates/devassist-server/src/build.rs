@@ -7,7 +7,7 @@ use crate::model_info::ModelInfo;
 use crate::pool::command::CommandProvider;
 use crate::pool::lifecycle::MakeBackend;
 use crate::pool::provider::{ProcessProvider, Provider};
-use crate::pool::{Driver, Lifecycle, LifecycleSettings, Pool, Slot};
+use crate::pool::{Driver, Lifecycle, LifecycleSettings, Pool, Protocol, ProviderKind, Slot};
 use crate::router::{ModelEntry, Router};
 use crate::state::{AppState, Gateway};
 use devassist_backends::{
@@ -52,6 +52,15 @@ pub fn backend(b: &BackendSettings) -> Result<Arc<dyn Backend>, GatewayError> {
     })
 }
 
+/// The slot protocol of a configured backend kind.
+fn protocol(kind: BackendKind) -> Protocol {
+    match kind {
+        BackendKind::OpenAi => Protocol::OpenAi,
+        BackendKind::Ollama => Protocol::Ollama,
+        BackendKind::Mock => Protocol::Mock,
+    }
+}
+
 /// One pool slot: an always-on client, or a lifecycle that starts the backend on demand
 /// (`[backends.lifecycle]`), with the backend's limits.
 fn slot(
@@ -62,19 +71,19 @@ fn slot(
     let Some(l) = &b.lifecycle else {
         return Ok(Slot::new(
             &b.name,
-            b.kind.as_str(),
+            protocol(b.kind),
             Driver::AlwaysOn(backend(b)?),
         ));
     };
     let provider: Arc<dyn Provider> = match &l.provider {
         ProviderSettings::AlwaysOn => {
             let driver = Driver::AlwaysOn(backend(b)?);
-            return Ok(Slot::new(&b.name, b.kind.as_str(), driver).with_limits(l.limits));
+            return Ok(Slot::new(&b.name, protocol(b.kind), driver).with_limits(l.limits));
         }
         ProviderSettings::Process(spec) => Arc::new(ProcessProvider {
             name: b.name.clone(),
             spec: spec.clone(),
-            kind: "process",
+            kind: ProviderKind::Process,
         }),
         ProviderSettings::Command(spec) => Arc::new(CommandProvider {
             name: b.name.clone(),
@@ -102,7 +111,7 @@ fn slot(
         tasks.clone(),
         cancel.clone(),
     );
-    Ok(Slot::new(&b.name, b.kind.as_str(), Driver::Managed(lifecycle)).with_limits(l.limits))
+    Ok(Slot::new(&b.name, protocol(b.kind), Driver::Managed(lifecycle)).with_limits(l.limits))
 }
 
 /// Builds the gateway state from validated settings. With `engine`, local GGUF models in
@@ -142,11 +151,17 @@ pub fn build(
         tracing::info!(dir = %dir.display(), models = local_models.len(), "Local models");
         crate::local::merge(&mut models, &mut slots, local_slots, local_models);
     }
+    // GitLab's allow-listed endpoints come last, so configured indexes stay as they are.
+    let first_endpoint = slots.len();
+    slots.extend(crate::endpoints::slots(&settings.gitlab));
     let mut gateway = Gateway::new(
         settings,
         Router::new(models),
         Pool::new(slots, tasks, cancel),
     );
+    gateway.gitlab.endpoint_slots = (first_endpoint..)
+        .take(settings.gitlab.allowed_endpoints.len())
+        .collect();
     gateway.docs = Arc::new(load_docs(&settings.docs)?);
     Ok(AppState(Arc::new(gateway)))
 }

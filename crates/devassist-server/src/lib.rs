@@ -1,16 +1,17 @@
 //! devassist-server: the axum gateway. `build` turns validated settings into the shared
-//! state, `app` mounts every surface on it, `serve` runs it with graceful shutdown.
+//! state, `app` mounts every surface on it, `serve` runs it with graceful shutdown. Every
+//! request goes through `pipeline` (route → guard → pool → prompt → backend → post-process).
 
 pub mod build;
 pub mod config;
-mod deadline;
+pub mod endpoints;
 pub mod grounding;
 pub mod guard;
 mod listen;
 pub mod local;
 pub mod model_info;
+pub mod pipeline;
 pub mod pool;
-pub mod prompting;
 pub mod router;
 pub mod state;
 mod status;

@@ -142,7 +142,7 @@ pub fn discover(
             Arc::new(ProcessProvider {
                 name: backend_name.clone(),
                 spec,
-                kind: "engine",
+                kind: crate::pool::ProviderKind::Engine,
             }),
             Box::new(|url| {
                 let backend = OpenAiBackend::new(OpenAiConfig {
@@ -156,7 +156,7 @@ pub fn discover(
         );
         slots.push(Slot::new(
             &backend_name,
-            "engine",
+            crate::pool::Protocol::Engine,
             Driver::Managed(lifecycle),
         ));
         let settings = ModelSettings {

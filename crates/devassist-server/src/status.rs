@@ -26,8 +26,8 @@ fn backend(s: &Slot) -> Value {
     let limits = s.limiter.limits();
     let mut v = json!({
         "name": s.name,
-        "kind": s.kind,
-        "provider": s.provider(),
+        "kind": s.protocol.as_str(),
+        "provider": s.provider().as_str(),
         "state": "ready",
         "since": null,
         "since_s": null,

@@ -25,6 +25,12 @@ pub struct RawGitLab {
     /// Time allowed for a whole call to an allow-listed endpoint. Default `60s` (GitLab's
     /// own limit for self-hosted models).
     pub endpoint_timeout: Option<String>,
+    /// Requests sent to one allow-listed endpoint at the same time; more wait in its queue.
+    /// Each endpoint is a pool slot named `gitlab:<url>` in `/status`. Default: no limit.
+    pub endpoint_max_concurrent: Option<u32>,
+    /// Requests that may wait for one allow-listed endpoint; beyond it they get 503.
+    /// Default: no limit.
+    pub endpoint_max_queue: Option<u32>,
 }
 
 /// Validated `[gitlab]` settings.
@@ -34,6 +40,8 @@ pub struct GitLabSettings {
     pub endpoint_context_length: u32,
     pub endpoint_connect_timeout: Duration,
     pub endpoint_timeout: Duration,
+    pub endpoint_max_concurrent: Option<u32>,
+    pub endpoint_max_queue: Option<u32>,
 }
 
 impl Default for GitLabSettings {
@@ -43,6 +51,8 @@ impl Default for GitLabSettings {
             endpoint_context_length: 8192,
             endpoint_connect_timeout: Duration::from_secs(5),
             endpoint_timeout: Duration::from_secs(60),
+            endpoint_max_concurrent: None,
+            endpoint_max_queue: None,
         }
     }
 }
@@ -58,8 +68,14 @@ pub struct AllowedEndpoint {
 impl GitLabSettings {
     /// The allow-listed endpoint a request's `model_endpoint` names, if any.
     pub fn allowed(&self, requested: &str) -> Option<&AllowedEndpoint> {
+        self.position(requested)
+            .and_then(|i| self.allowed_endpoints.get(i))
+    }
+
+    /// Where in the allow-list the endpoint a request's `model_endpoint` names is, if any.
+    pub fn position(&self, requested: &str) -> Option<usize> {
         let key = endpoint_key(requested)?;
-        self.allowed_endpoints.iter().find(|e| e.key == key)
+        self.allowed_endpoints.iter().position(|e| e.key == key)
     }
 }
 
@@ -102,6 +118,14 @@ pub fn validate(raw: RawGitLab, p: &mut impl FnMut(String, String)) -> GitLabSet
             ),
         }
     }
+    if raw.endpoint_max_concurrent == Some(0) {
+        p(
+            "gitlab.endpoint_max_concurrent".into(),
+            "must be greater than 0".into(),
+        );
+    }
+    out.endpoint_max_concurrent = raw.endpoint_max_concurrent;
+    out.endpoint_max_queue = raw.endpoint_max_queue;
     if let Some(n) = raw.endpoint_context_length {
         if n == 0 {
             p(

@@ -266,8 +266,8 @@ impl Provider for CommandProvider {
         }))
     }
 
-    fn kind(&self) -> &'static str {
-        "command"
+    fn kind(&self) -> super::kind::ProviderKind {
+        super::kind::ProviderKind::Command
     }
 }
 

@@ -83,8 +83,8 @@ impl Lifecycle {
         &self.settings
     }
 
-    /// `process`, `command`, `engine`…
-    pub fn provider_kind(&self) -> &'static str {
+    /// Which provider starts and stops it.
+    pub fn provider_kind(&self) -> super::kind::ProviderKind {
         self.provider.kind()
     }
 
@@ -248,6 +248,8 @@ impl Lifecycle {
                     "backend `{}` crashed while answering this request; it will be restarted",
                     self.name
                 ))
+                // The backend had the request when it died: it must never get it again.
+                .with_reached(devassist_core::Reached::Written)
                 .with_detail(s.last_error.clone().unwrap_or_default()),
             ),
             _ => None,

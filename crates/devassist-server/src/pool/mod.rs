@@ -5,7 +5,9 @@
 //! replicas of a model for one request.
 
 pub mod balance;
+pub mod budget;
 pub mod command;
+pub mod kind;
 pub mod lifecycle;
 pub mod limit;
 mod output;
@@ -23,13 +25,14 @@ mod tests_process;
 mod tracked;
 pub mod wakes;
 
+pub use kind::{Protocol, ProviderKind};
 pub use lifecycle::{Lifecycle, LifecycleSettings, OnCold, Phase};
 pub use limit::{Limiter, Limits};
 pub use stats::{SlotStats, StatsSnapshot};
-pub use tracked::tracked;
+pub use tracked::{failed, tracked};
 
 use balance::{Candidate, Tier};
-use devassist_core::{Backend, ErrorKind, GatewayError, KeepAlive};
+use devassist_core::{Backend, ErrorKind, GatewayError, KeepAlive, Reached};
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,20 +51,23 @@ pub enum Driver {
 /// One backend and its bookkeeping.
 pub struct Slot {
     pub name: String,
-    pub kind: &'static str,
+    pub protocol: Protocol,
     pub driver: Driver,
     pub stats: SlotStats,
     pub limiter: Limiter,
+    /// Requests failed over to this backend from another replica.
+    pub retries: budget::RetryBudget,
 }
 
 impl Slot {
-    pub fn new(name: impl Into<String>, kind: &'static str, driver: Driver) -> Self {
+    pub fn new(name: impl Into<String>, protocol: Protocol, driver: Driver) -> Self {
         Self {
             name: name.into(),
-            kind,
+            protocol,
             driver,
             stats: SlotStats::default(),
             limiter: Limiter::default(),
+            retries: budget::RetryBudget::default(),
         }
     }
 
@@ -78,10 +84,10 @@ impl Slot {
         }
     }
 
-    /// `always_on`, `process`, `command`, `engine`.
-    pub fn provider(&self) -> &'static str {
+    /// Which provider brings the backend up and down.
+    pub fn provider(&self) -> ProviderKind {
         match &self.driver {
-            Driver::AlwaysOn(_) => "always_on",
+            Driver::AlwaysOn(_) => ProviderKind::AlwaysOn,
             Driver::Managed(l) => l.provider_kind(),
         }
     }
@@ -227,15 +233,20 @@ impl Pool {
             .get(index)
             .cloned()
             .ok_or_else(|| GatewayError::internal(format!("no backend slot {index}")))?;
-        let permit = slot.limiter.admit(&slot.name).await?;
+        // Nothing failing here has sent the request anywhere.
+        let unsent = |e: GatewayError| match e.reached {
+            Reached::Unknown => e.with_reached(Reached::NotSent),
+            _ => e,
+        };
+        let permit = slot.limiter.admit(&slot.name).await.map_err(unsent)?;
         let (backend, crashes) = match &slot.driver {
             Driver::AlwaysOn(b) => (b.clone(), 0),
             Driver::Managed(l) => {
                 let backend = match l.try_acquire() {
                     Some(b) => b,
                     None => {
-                        let _queued = slot.limiter.enter_queue(&slot.name)?;
-                        l.acquire().await?
+                        let _queued = slot.limiter.enter_queue(&slot.name).map_err(unsent)?;
+                        l.acquire().await.map_err(unsent)?
                     }
                 };
                 (backend, l.crashes())

@@ -2,6 +2,7 @@
 //! child process (`process.rs`), `command` runs operator hooks (`command.rs`); tests use
 //! in-memory providers.
 
+use super::kind::ProviderKind;
 use super::process::{self, ProcessSpec, Running};
 use devassist_core::GatewayError;
 use std::time::Duration;
@@ -11,10 +12,8 @@ pub trait Provider: Send + Sync + 'static {
     /// Starts one instance and returns once it is ready to serve.
     async fn start(&self) -> Result<Box<dyn Instance>, GatewayError>;
 
-    /// The provider's name in `/status`: `process`, `command`, `engine`.
-    fn kind(&self) -> &'static str {
-        "custom"
-    }
+    /// What kind of provider it is, for `/status`.
+    fn kind(&self) -> ProviderKind;
 }
 
 #[async_trait::async_trait]
@@ -36,8 +35,8 @@ pub trait Instance: Send + 'static {
 pub struct ProcessProvider {
     pub name: String,
     pub spec: ProcessSpec,
-    /// `/status` name: `process`, or `engine` for local GGUF models.
-    pub kind: &'static str,
+    /// `Process`, or `Engine` for local GGUF models.
+    pub kind: ProviderKind,
 }
 
 #[async_trait::async_trait]
@@ -46,7 +45,7 @@ impl Provider for ProcessProvider {
         Ok(Box::new(process::start(&self.name, &self.spec).await?))
     }
 
-    fn kind(&self) -> &'static str {
+    fn kind(&self) -> ProviderKind {
         self.kind
     }
 }

@@ -45,6 +45,10 @@ impl Provider for FakeProvider {
             fake: self.0.clone(),
         }))
     }
+
+    fn kind(&self) -> crate::pool::ProviderKind {
+        crate::pool::ProviderKind::Process
+    }
 }
 
 #[async_trait::async_trait]

@@ -90,7 +90,7 @@ fn mock_slot(name: &str, limits: Limits) -> Slot {
     let mock = MockBackend::new(MockConfig::default());
     Slot::new(
         name,
-        "mock",
+        crate::pool::Protocol::Mock,
         Driver::AlwaysOn(Arc::new(mock) as Arc<dyn Backend>),
     )
     .with_limits(limits)
@@ -134,10 +134,11 @@ async fn requests_waiting_for_a_wake_count_against_the_queue() {
         &tasks,
         &cancel,
     );
-    let slot = Slot::new("fake", "openai", Driver::Managed(lc)).with_limits(Limits {
-        max_concurrent: None,
-        max_queue: Some(3),
-    });
+    let slot =
+        Slot::new("fake", crate::pool::Protocol::OpenAi, Driver::Managed(lc)).with_limits(Limits {
+            max_concurrent: None,
+            max_queue: Some(3),
+        });
     let pool = Arc::new(pool_of(vec![slot], tasks, cancel));
     let waiters: Vec<_> = (0..3)
         .map(|_| {
@@ -167,7 +168,7 @@ async fn replicas_prefer_warm_then_cold_and_avoid_failed_ones() {
     broken.fail_next.store(10, SeqCst);
     let slot = |f: &Arc<Fake>, name: &str| {
         let lc = lifecycle_with(f, settings(None, Duration::from_secs(60)), &tasks, &cancel);
-        Slot::new(name, "openai", Driver::Managed(lc))
+        Slot::new(name, crate::pool::Protocol::OpenAi, Driver::Managed(lc))
     };
     let pool = pool_of(
         vec![
@@ -207,7 +208,11 @@ async fn an_error_caused_by_a_crash_says_so() {
         &cancel,
     );
     let pool = pool_of(
-        vec![Slot::new("fake", "openai", Driver::Managed(lc))],
+        vec![Slot::new(
+            "fake",
+            crate::pool::Protocol::OpenAi,
+            Driver::Managed(lc),
+        )],
         tasks,
         cancel,
     );
@@ -252,7 +257,11 @@ async fn shutdown_stops_backends_and_refuses_new_wakes() {
         &cancel,
     );
     let pool = pool_of(
-        vec![Slot::new("fake", "openai", Driver::Managed(lc.clone()))],
+        vec![Slot::new(
+            "fake",
+            crate::pool::Protocol::OpenAi,
+            Driver::Managed(lc.clone()),
+        )],
         tasks,
         cancel,
     );

@@ -29,14 +29,25 @@ pub fn tracked(inner: EventStream, lease: Lease) -> EventStream {
     .boxed()
 }
 
+/// Counts a request that failed before its stream began, and says whether the backend
+/// crashed under it.
+pub fn failed(lease: &Lease, e: GatewayError) -> BoxFuture<'static, GatewayError> {
+    count_failure(lease, &e);
+    lease.explain(e)
+}
+
+fn count_failure(lease: &Lease, e: &GatewayError) {
+    let stats = &lease.slot().stats;
+    stats.failed();
+    if e.retryable() {
+        stats.fault();
+    }
+}
+
 impl Tracked {
     fn fail(&mut self, e: GatewayError) {
         self.finished = true;
-        let stats = &self.lease.slot().stats;
-        stats.failed();
-        if e.retryable() {
-            stats.fault();
-        }
+        count_failure(&self.lease, &e);
         self.explaining = Some(self.lease.explain(e));
     }
 }

@@ -1,7 +1,7 @@
 //! Shared stream plumbing for surfaces: collecting a generation for non-streaming replies
 //! and building streaming responses with the headers proxies need.
 
-use crate::state::Started;
+use crate::pipeline::Started;
 use axum::body::Body;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;

@@ -284,11 +284,11 @@ async fn run(st: AppState, rid: RequestId, req: Request) -> Result<Response, Rej
     let body = decode(|c| decode_body(c, &json))?;
     let target = select(&st, Feature::Chat, &body.model)?;
     let messages = messages(&body, target.profile.family.supports_system_role());
-    let plan = super::plan::chat(&target, &st, messages, true);
+    let request = super::plan::chat(&target, &st, messages, true);
     let ctx = CallContext::new(rid.as_str().to_owned());
     // GitLab answers 200 before the model is called: a model failure is an `error` event.
-    let frames = match target.start(&st, plan.request, &ctx).await {
-        Ok(started) => answer::text_stream(started, &plan.clean, rid.as_str().to_owned())
+    let frames = match target.start(&st, request, &ctx).await {
+        Ok(started) => answer::text_stream(started, rid.as_str().to_owned())
             .map(|text| {
                 #[derive(Serialize)]
                 struct Delta {

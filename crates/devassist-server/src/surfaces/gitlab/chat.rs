@@ -60,14 +60,14 @@ async fn run(
         ChatContent::Text(text) => vec![Message::new(Role::User, text)],
         ChatContent::Messages(messages) => messages,
     };
-    let plan = plan::chat(&target, &st, messages, b.stream);
+    let request = plan::chat(&target, &st, messages, b.stream);
     let ctx = CallContext::new(rid.as_str().to_owned());
-    let started = target.start(&st, plan.request, &ctx).await?;
+    let started = target.start(&st, request, &ctx).await?;
     if b.stream {
-        let chunks = answer::text_stream(started, &plan.clean, rid.as_str().to_owned());
+        let chunks = answer::text_stream(started, rid.as_str().to_owned());
         return Ok(encode::raw_stream(chunks));
     }
-    let (text, _) = answer::whole(started, &plan.clean).await?;
+    let (text, _) = answer::whole(started).await?;
     Ok(axum::Json(encode::chat(
         &text,
         b.provider.as_deref(),

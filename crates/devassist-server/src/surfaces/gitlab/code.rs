@@ -98,7 +98,7 @@ async fn run(
     };
     let target = select(&st, feature, &b.model)?;
     let input = plan::fim_input(&b.current_file, &b.context, b.project_path.as_deref());
-    let plan = match use_case {
+    let request = match use_case {
         UseCase::Completions => plan::completion(&target, &st, input, &b.prompt, b.stream),
         UseCase::Generations => {
             let instruction = Instruction::from_prompt(&b.prompt, b.prompt_id.as_deref());
@@ -107,13 +107,14 @@ async fn run(
     };
     let mut meta = model_meta(&b, &target, use_case);
     let ctx = CallContext::new(rid.as_str().to_owned());
-    let started = target.start(&st, plan.request, &ctx).await?;
+    let started = target.start(&st, request, &ctx).await?;
     if b.stream {
-        let chunks = answer::text_stream(started, &plan.clean, rid.as_str().to_owned());
+        let chunks = answer::text_stream(started, rid.as_str().to_owned());
         return Ok(encode::raw_stream(chunks));
     }
-    let (text, collected) = answer::whole(started, &plan.clean).await?;
-    meta.tokens_consumption_metadata = plan.tokens.map(|mut t| {
+    let report = started.report;
+    let (text, collected) = answer::whole(started).await?;
+    meta.tokens_consumption_metadata = report.map(|mut t| {
         t.output_tokens = collected.usage.completion_tokens as usize;
         t
     });

@@ -57,7 +57,7 @@ async fn run(
     };
     let target = select(&st, feature, &b.model)?;
     let input = plan::fim_input(&b.current_file, &b.context, None);
-    let plan = if b.generation {
+    let request = if b.generation {
         let instruction = Instruction::Render(b.prompt.as_deref().unwrap_or(""));
         plan::generation(&target, &st, input, instruction, b.stream)
     } else {
@@ -75,14 +75,14 @@ async fn run(
         tokens_consumption_metadata: None,
     };
     let ctx = CallContext::new(rid.as_str().to_owned());
-    let started = target.start(&st, plan.request, &ctx).await?;
+    let started = target.start(&st, request, &ctx).await?;
     if b.stream {
-        let chunks = answer::text_stream(started, &plan.clean, rid.as_str().to_owned());
+        let chunks = answer::text_stream(started, rid.as_str().to_owned());
         return Ok(match framing {
             Framing::Raw => encode::raw_stream(chunks),
             Framing::Sse => encode::sse_stream(meta, chunks),
         });
     }
-    let (text, _) = answer::whole(started, &plan.clean).await?;
+    let (text, _) = answer::whole(started).await?;
     Ok(axum::Json(encode::editor(meta, &text)).into_response())
 }

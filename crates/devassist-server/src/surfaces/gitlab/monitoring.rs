@@ -23,7 +23,7 @@ pub async fn ready(State(st): State<AppState>) -> Response {
         Feature::Chat,
     ]
     .into_iter()
-    .any(|f| st.route_feature(f, None).is_ok());
+    .any(|f| st.servable(f).is_ok());
     let status = if routable || !st.gitlab.settings.allowed_endpoints.is_empty() {
         StatusCode::OK
     } else {

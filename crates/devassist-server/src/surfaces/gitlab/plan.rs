@@ -1,14 +1,13 @@
 //! From a decoded GitLab request to the neutral request the model gets: the FIM input built
-//! from `current_file` and `context[]`, trimmed to the model's context and rendered in its
-//! family's layout, or the generation prompt, with what [`Clean`] needs for the answer.
+//! from `current_file` and `context[]`, the task GitLab's prompt fields ask for
+//! (`prompt_version` rules) and GitLab's default limits. The pipeline's prompt stage renders
+//! it in the model family's layout and cleans the answer, as for every other surface.
 
-use super::answer::Clean;
 use super::select::Target;
 use super::wire::{ContextItem, CurrentFile, PromptField};
 use crate::state::AppState;
-use devassist_core::prompt::{EstimatingCounter, FimInput, Snippet, TokenCounter};
-use devassist_core::{Feature, GenerateRequest, Message, Prompt, Role};
-use serde::Serialize;
+use devassist_core::prompt::{FimInput, Snippet};
+use devassist_core::{GenerateRequest, Message, Prompt, Role, Task};
 
 /// Tokens a completion may have when `[features.code_completion] max_tokens` is not set
 /// (GitLab's own completion prompts allow 64 to 128).
@@ -19,20 +18,7 @@ const GENERATION_MAX_TOKENS: u32 = 512;
 const CHAT_MAX_TOKENS: u32 = 2048;
 
 /// `tokens_consumption_metadata` of a completion response.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct TokenMeta {
-    pub input_tokens: usize,
-    pub output_tokens: usize,
-    pub context_tokens_sent: usize,
-    pub context_tokens_used: usize,
-}
-
-/// A request ready to send, with what its answer needs.
-pub struct Plan {
-    pub request: GenerateRequest,
-    pub clean: Clean,
-    pub tokens: Option<TokenMeta>,
-}
+pub type TokenMeta = crate::pipeline::PromptReport;
 
 /// The FIM input of a suggestion: the text around the cursor, the file, and the context
 /// items as snippets in the order GitLab sent them (most relevant first).
@@ -76,115 +62,34 @@ fn request(
     req
 }
 
-fn snippet_tokens(counter: &dyn TokenCounter, input: &FimInput) -> usize {
-    input
-        .snippets
-        .iter()
-        .map(|s| counter.count(&s.content))
-        .sum()
-}
-
 /// A code completion. `prompt` follows `prompt_version`: 1 or an empty version-2 prompt get
 /// the model family's FIM prompt; a version-2 string is sent as it is; version-3 messages
-/// are sent as a chat.
+/// are sent as a chat. The pipeline's prompt stage renders and cleans either way.
 pub fn completion(
     target: &Target,
     st: &AppState,
-    mut input: FimInput,
+    input: FimInput,
     prompt: &PromptField,
     stream: bool,
-) -> Plan {
-    let profile = &target.profile;
-    let options = profile.postprocess.clone();
-    let ending = input.normalize_line_endings();
-    match prompt {
-        PromptField::Text(Some(text)) if !text.is_empty() => {
-            // A prompt the client templated itself: only the family's stops apply.
-            let stop = profile.render_fim(&FimInput::default()).stop;
-            let (body, chat) = if profile.is_fim() {
-                (raw_prompt(text.clone()), false)
-            } else {
-                (
-                    chat_prompt(vec![Message::new(Role::User, text.clone())]),
-                    true,
-                )
-            };
-            let mut req = request(target, st, body, COMPLETION_MAX_TOKENS, stream);
-            req.sampling.stop.clone_from(&stop);
-            let clean = Clean::Completion {
+) -> GenerateRequest {
+    let (body, task) = match prompt {
+        PromptField::Text(Some(text)) if !text.is_empty() => (
+            raw_prompt(text.clone()),
+            Task::Templated {
                 suffix: input.suffix,
-                stop,
-                chat,
-                options,
-                ending,
-            };
-            return Plan {
-                request: req,
-                clean,
-                tokens: None,
-            };
-        }
-        PromptField::Messages(Some(messages)) if !messages.is_empty() => {
-            let req = request(
-                target,
-                st,
-                chat_prompt(messages.clone()),
-                COMPLETION_MAX_TOKENS,
-                stream,
-            );
-            let clean = Clean::Completion {
+            },
+        ),
+        PromptField::Messages(Some(messages)) if !messages.is_empty() => (
+            chat_prompt(messages.clone()),
+            Task::Templated {
                 suffix: input.suffix,
-                stop: Vec::new(),
-                chat: true,
-                options,
-                ending,
-            };
-            return Plan {
-                request: req,
-                clean,
-                tokens: None,
-            };
-        }
-        _ => {}
-    }
-    let mut req = request(
-        target,
-        st,
-        raw_prompt(String::new()),
-        COMPLETION_MAX_TOKENS,
-        stream,
-    );
-    let max_out = req.sampling.max_tokens.unwrap_or(COMPLETION_MAX_TOKENS) as usize;
-    let counter = EstimatingCounter::default();
-    let sent = snippet_tokens(&counter, &input);
-    let input = profile.budget(
-        &input,
-        &counter,
-        target.context_tokens,
-        max_out.min(target.context_tokens / 4),
-    );
-    let tokens = TokenMeta {
-        input_tokens: counter.count(&input.prefix) + counter.count(&input.suffix),
-        output_tokens: 0,
-        context_tokens_sent: sent,
-        context_tokens_used: snippet_tokens(&counter, &input),
+            },
+        ),
+        _ => (raw_prompt(String::new()), Task::Fill(input)),
     };
-    let rendered = profile.render_fim(&input);
-    let chat = rendered.is_chat();
-    let stop = rendered.stop.clone();
-    req.prompt = rendered.into_prompt();
-    req.sampling.stop.clone_from(&stop);
-    Plan {
-        request: req,
-        clean: Clean::Completion {
-            suffix: input.suffix,
-            stop,
-            chat,
-            options,
-            ending,
-        },
-        tokens: Some(tokens),
-    }
+    let mut req = request(target, st, body, COMPLETION_MAX_TOKENS, stream);
+    req.task = task;
+    req
 }
 
 /// How a generation is asked for.
@@ -219,64 +124,46 @@ impl<'a> Instruction<'a> {
 pub fn generation(
     target: &Target,
     st: &AppState,
-    mut input: FimInput,
+    input: FimInput,
     instruction: Instruction<'_>,
     stream: bool,
-) -> Plan {
-    let profile = &target.profile;
-    let options = profile.postprocess.clone();
-    let ending = input.normalize_line_endings();
-    let (prompt, prefix) = match instruction {
+) -> GenerateRequest {
+    let (prompt, task) = match instruction {
         Instruction::AsIs(text) => (
             chat_prompt(vec![Message::new(Role::User, text)]),
-            input.prefix,
+            Task::Generate {
+                instruction: None,
+                input,
+            },
         ),
-        Instruction::Messages(messages) => (chat_prompt(messages.to_vec()), input.prefix),
-        Instruction::Render(text) => {
-            let counter = EstimatingCounter::default();
-            let max_out = st
-                .features
-                .get(Feature::CodeGeneration)
-                .max_tokens
-                .unwrap_or(GENERATION_MAX_TOKENS) as usize;
-            // The generation prompt's own words take room the FIM budget does not count.
-            let bare = FimInput {
-                prefix: String::new(),
-                suffix: String::new(),
-                snippets: Vec::new(),
-                ..input.clone()
-            };
-            let overhead: usize = profile
-                .render_generation(text, &bare)
-                .iter()
-                .map(|m| counter.count(&m.content) + 8)
-                .sum();
-            let context = target.context_tokens.saturating_sub(overhead);
-            let input = profile.budget(&input, &counter, context, max_out.min(context / 2));
-            (
-                chat_prompt(profile.render_generation(text, &input)),
-                input.prefix,
-            )
-        }
+        Instruction::Messages(messages) => (
+            chat_prompt(messages.to_vec()),
+            Task::Generate {
+                instruction: None,
+                input,
+            },
+        ),
+        Instruction::Render(text) => (
+            chat_prompt(Vec::new()),
+            Task::Generate {
+                instruction: Some(text.to_owned()),
+                input,
+            },
+        ),
     };
-    Plan {
-        request: request(target, st, prompt, GENERATION_MAX_TOKENS, stream),
-        clean: Clean::Generation {
-            prefix,
-            options,
-            ending,
-        },
-        tokens: None,
-    }
+    let mut req = request(target, st, prompt, GENERATION_MAX_TOKENS, stream);
+    req.task = task;
+    req
 }
 
 /// A chat turn, sent as it is.
-pub fn chat(target: &Target, st: &AppState, messages: Vec<Message>, stream: bool) -> Plan {
-    Plan {
-        request: request(target, st, chat_prompt(messages), CHAT_MAX_TOKENS, stream),
-        clean: Clean::None,
-        tokens: None,
-    }
+pub fn chat(
+    target: &Target,
+    st: &AppState,
+    messages: Vec<Message>,
+    stream: bool,
+) -> GenerateRequest {
+    request(target, st, chat_prompt(messages), CHAT_MAX_TOKENS, stream)
 }
 
 fn raw_prompt(prompt: String) -> Prompt {

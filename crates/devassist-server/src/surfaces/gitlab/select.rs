@@ -2,149 +2,93 @@
 //!
 //! GitLab self-managed names the self-hosted model in every request (`model_endpoint`,
 //! `model_identifier`, `model_api_key`, `model_name`). The endpoint is used only when the
-//! admin allow-listed it in `[gitlab] allowed_endpoints`; otherwise the model configured for
-//! the feature serves the request. Clients for allow-listed endpoints are built once per
-//! endpoint and key and kept, never per request.
+//! admin allow-listed it in `[gitlab] allowed_endpoints`; otherwise the pipeline's routing
+//! rule picks the model (GitLab's names are hints). An allow-listed endpoint is a pool slot
+//! (`crate::endpoints`), so requests to it take the same pipeline as every other.
 
-use crate::config::gitlab::{AllowedEndpoint, GitLabSettings, endpoint_key};
+use crate::config::gitlab::{GitLabSettings, endpoint_key};
+use crate::config::{Capability, ModelSettings};
+use crate::pipeline::{Requested, Started};
 use crate::router::ModelEntry;
-use crate::state::{AppState, Started};
-use devassist_backends::{OpenAiBackend, OpenAiConfig};
+use crate::state::AppState;
 use devassist_core::prompt::{FimFormat, PromptFamily, PromptProfile, detect};
-use devassist_core::{Backend, CallContext, Feature, GatewayError, GenerateRequest};
-use futures::StreamExt;
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use devassist_core::{CallContext, Feature, GatewayError, GenerateRequest, UpstreamKey};
+use std::sync::Arc;
 
 use super::wire::ModelFields;
 
-/// Distinct (endpoint, key) clients kept at most; the oldest goes first. Bounded so that
-/// clients sending many keys cannot grow it without limit.
-const MAX_CLIENTS: usize = 64;
-
-/// The surface's shared state: the `[gitlab]` settings and the endpoint clients.
+/// The surface's shared state: the `[gitlab]` settings and the pool slot of each
+/// allow-listed endpoint (`crate::endpoints`), in the allow-list's order.
 pub struct GitLabState {
     pub settings: GitLabSettings,
-    clients: Mutex<Clients>,
-}
-
-#[derive(Default)]
-struct Clients {
-    by_key: HashMap<(String, Option<String>), Arc<dyn Backend>>,
-    order: VecDeque<(String, Option<String>)>,
+    pub endpoint_slots: Vec<usize>,
 }
 
 impl GitLabState {
     pub fn new(settings: GitLabSettings) -> Self {
         Self {
             settings,
-            clients: Mutex::new(Clients::default()),
+            endpoint_slots: Vec::new(),
         }
     }
-
-    /// The client for an allow-listed endpoint and API key, built on first use.
-    fn client(
-        &self,
-        endpoint: &AllowedEndpoint,
-        api_key: Option<&str>,
-    ) -> Result<Arc<dyn Backend>, GatewayError> {
-        let key = (endpoint.key.clone(), api_key.map(str::to_owned));
-        let mut clients = self
-            .clients
-            .lock()
-            .map_err(|_| GatewayError::internal("gitlab endpoint clients lock poisoned"))?;
-        if let Some(c) = clients.by_key.get(&key) {
-            return Ok(c.clone());
-        }
-        let backend: Arc<dyn Backend> = Arc::new(OpenAiBackend::new(OpenAiConfig {
-            base_url: endpoint.base_url.clone(),
-            api_key: key.1.clone(),
-            connect_timeout: self.settings.endpoint_connect_timeout,
-            request_timeout: self.settings.endpoint_timeout,
-            idle_timeout: self.settings.endpoint_timeout,
-            extra_headers: Default::default(),
-        })?);
-        if clients.order.len() >= MAX_CLIENTS
-            && let Some(oldest) = clients.order.pop_front()
-        {
-            clients.by_key.remove(&oldest);
-        }
-        clients.order.push_back(key.clone());
-        clients.by_key.insert(key, backend.clone());
-        tracing::info!(endpoint = %endpoint.base_url, "Client for allow-listed GitLab model endpoint");
-        Ok(backend)
-    }
-
-    #[cfg(test)]
-    pub(crate) fn client_count(&self) -> usize {
-        self.clients.lock().map(|c| c.by_key.len()).unwrap_or(0)
-    }
-}
-
-/// Where the request goes.
-pub enum Via {
-    /// A model from `[[models]]`, through the pool.
-    Configured(Arc<ModelEntry>),
-    /// An allow-listed endpoint, with the model named by the request.
-    Endpoint {
-        backend: Arc<dyn Backend>,
-        model: String,
-    },
 }
 
 /// The chosen model and how to prompt it.
 pub struct Target {
-    pub via: Via,
+    /// A configured model, or an allow-listed endpoint's slot serving the named model.
+    pub route: Arc<ModelEntry>,
     pub feature: Feature,
     pub profile: PromptProfile,
     /// Context window in tokens, for trimming prompts.
     pub context_tokens: usize,
     /// The model's name as the gateway knows it (for response metadata).
     pub label: String,
+    /// `model_api_key`, for an allow-listed endpoint.
+    upstream_key: Option<UpstreamKey>,
 }
 
 impl Target {
-    /// Starts the generation; errors before the first event come back as `Err`.
+    /// Starts the generation through the pipeline; errors before the first event come
+    /// back as `Err`.
     pub async fn start(
         &self,
         st: &AppState,
         req: GenerateRequest,
         ctx: &CallContext,
     ) -> Result<Started, GatewayError> {
-        match &self.via {
-            Via::Configured(route) => st.generate(route, self.feature, req, ctx).await,
-            Via::Endpoint { backend, model } => {
-                let mut req = req;
-                req.model = model.clone();
-                // The feature's time limit applies as it does for configured models.
-                let deadline = st
-                    .features
-                    .get(self.feature)
-                    .timeout
-                    .map(|t| tokio::time::Instant::now() + t);
-                let work = async {
-                    let mut stream = backend.generate(req, ctx).await?;
-                    if let Some(at) = deadline {
-                        stream = crate::deadline::limit(stream, at, self.feature);
-                    }
-                    match stream.next().await {
-                        Some(Ok(first)) => Ok(Started {
-                            first,
-                            rest: stream,
-                        }),
-                        Some(Err(e)) => Err(e),
-                        None => Err(GatewayError::backend_error("the backend sent no response")),
-                    }
-                };
-                match deadline {
-                    None => work.await,
-                    Some(at) => tokio::time::timeout_at(at, work)
-                        .await
-                        .unwrap_or_else(|_| Err(crate::deadline::exceeded(self.feature))),
-                }
-            }
-        }
+        let mut ctx = ctx.clone();
+        ctx.upstream_key.clone_from(&self.upstream_key);
+        st.generate(&self.route, self.feature, req, &ctx).await
     }
+}
+
+/// The route of a model reached through an allow-listed endpoint's slot `index`.
+fn endpoint_route(
+    st: &AppState,
+    index: usize,
+    model: &str,
+    profile: &PromptProfile,
+) -> Result<Arc<ModelEntry>, GatewayError> {
+    let slot = st
+        .pool
+        .slots()
+        .get(index)
+        .ok_or_else(|| GatewayError::internal(format!("no endpoint slot {index}")))?;
+    let settings = ModelSettings {
+        name: model.to_owned(),
+        backend: slot.name.clone(),
+        backends: vec![slot.name.clone()],
+        upstream: model.to_owned(),
+        aliases: Vec::new(),
+        capabilities: vec![Capability::Completion],
+        context_length: st.gitlab.settings.endpoint_context_length,
+        prompt: profile.clone(),
+    };
+    Ok(Arc::new(ModelEntry {
+        info: crate::model_info::ModelInfo::configured(&settings, chrono::Utc::now()),
+        settings,
+        backends: vec![index],
+    }))
 }
 
 /// The model part of a `model_identifier`: after the first `/` (`custom_openai/Codestral-22B`
@@ -192,27 +136,29 @@ fn configured_profile(entry: &ModelEntry, model_name: Option<&str>) -> PromptPro
 pub fn select(st: &AppState, feature: Feature, m: &ModelFields) -> Result<Target, GatewayError> {
     let requested_model = identifier_model(m.identifier.as_deref()).or(m.name.as_deref());
     if let Some(raw) = m.endpoint.as_deref().filter(|e| !e.trim().is_empty()) {
-        match st.gitlab.settings.allowed(raw) {
-            Some(endpoint) => {
-                st.check_feature(feature)?;
+        match st.gitlab.settings.position(raw) {
+            Some(i) => {
                 if let Some(model) = requested_model {
-                    let backend = st
-                        .gitlab
-                        .client(endpoint, m.api_key.as_deref().filter(|k| !k.is_empty()))?;
+                    let index = st.gitlab.endpoint_slots.get(i).copied().ok_or_else(|| {
+                        GatewayError::internal("allow-listed endpoint without a slot")
+                    })?;
                     let family =
                         gitlab_family(m.name.as_deref()).unwrap_or_else(|| detect(model, None));
+                    let profile = PromptProfile::for_family(family);
                     return Ok(Target {
-                        via: Via::Endpoint {
-                            backend,
-                            model: model.to_owned(),
-                        },
+                        route: endpoint_route(st, index, model, &profile)?,
                         feature,
-                        profile: PromptProfile::for_family(family),
+                        profile,
                         context_tokens: st.gitlab.settings.endpoint_context_length as usize,
                         label: model.to_owned(),
+                        upstream_key: m
+                            .api_key
+                            .as_deref()
+                            .filter(|k| !k.is_empty())
+                            .map(|k| UpstreamKey(k.to_owned())),
                     });
                 }
-                tracing::info!(endpoint = %endpoint.base_url, "Request names no model for the endpoint: using the configured model");
+                tracing::info!(endpoint = %raw, "Request names no model for the endpoint: using the configured model");
             }
             None => {
                 // Never echo credentials: the key has none, and unparseable URLs are not shown.
@@ -221,13 +167,22 @@ pub fn select(st: &AppState, feature: Feature, m: &ModelFields) -> Result<Target
             }
         }
     }
-    let entry = st.route_feature(feature, requested_model)?;
+    let requested = requested_model.map_or(Requested::Nothing, Requested::Hint);
+    let mut entry = st.route(feature, requested)?;
+    let profile = configured_profile(&entry, m.name.as_deref());
+    if profile != entry.settings.prompt {
+        // The prompt stage renders with the route's profile: this request's, here.
+        let mut adjusted = (*entry).clone();
+        adjusted.settings.prompt = profile.clone();
+        entry = Arc::new(adjusted);
+    }
     Ok(Target {
-        profile: configured_profile(&entry, m.name.as_deref()),
+        profile,
         context_tokens: entry.settings.context_length as usize,
         label: entry.name().to_owned(),
-        via: Via::Configured(entry),
+        route: entry,
         feature,
+        upstream_key: None,
     })
 }
 
@@ -275,23 +230,5 @@ mod tests {
         );
         assert_eq!(gitlab_family(Some("something-else")), None);
         assert_eq!(gitlab_family(None), None);
-    }
-
-    #[test]
-    fn clients_are_cached_per_endpoint_and_key_and_bounded() {
-        let state = GitLabState::new(GitLabSettings::default());
-        let ep = |port: u16| AllowedEndpoint {
-            base_url: format!("http://127.0.0.1:{port}/v1"),
-            key: format!("http://127.0.0.1:{port}/v1"),
-        };
-        let a = state.client(&ep(1), Some("k")).ok();
-        let b = state.client(&ep(1), Some("k")).ok();
-        assert!(matches!((&a, &b), (Some(a), Some(b)) if Arc::ptr_eq(a, b)));
-        assert!(state.client(&ep(1), None).is_ok());
-        assert_eq!(state.client_count(), 2);
-        for port in 2..=(MAX_CLIENTS as u16 + 4) {
-            assert!(state.client(&ep(port), None).is_ok());
-        }
-        assert_eq!(state.client_count(), MAX_CLIENTS);
     }
 }

@@ -1,13 +1,14 @@
 //! `POST /api/embed` and the legacy `POST /api/embeddings`.
 
 use super::wire::{self, EmbedBody, LegacyEmbedBody};
-use crate::config::Capability;
 use crate::guard::RequestId;
+use crate::pipeline::Requested;
 use crate::state::AppState;
 use crate::surfaces::{Dialect, OllamaDialect, WireJson};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use devassist_core::Feature;
 use devassist_core::{EmbedRequest, GatewayError};
 use serde_json::{Value, json};
 use std::time::Instant;
@@ -34,14 +35,9 @@ pub async fn embed(
                 return Err(GatewayError::bad_request("invalid input type").with_param("input"));
             }
         };
-        let route = st.router.resolve(&model)?;
+        let route = st.route(Feature::Embeddings, Requested::Name(&model))?;
         if input.is_empty() {
             return Ok(json!({"model": model, "embeddings": []}));
-        }
-        if !route.has(Capability::Embedding) {
-            return Err(GatewayError::bad_request(format!(
-                "\"{model}\" does not support embeddings"
-            )));
         }
         let req = EmbedRequest {
             model: model.clone(),
@@ -75,15 +71,10 @@ pub async fn embeddings(
 ) -> Response {
     let result = async {
         let model = wire::require_model(b.model)?;
-        let route = st.router.resolve(&model)?;
+        let route = st.route(Feature::Embeddings, Requested::Name(&model))?;
         let prompt = b.prompt.unwrap_or_default();
         if prompt.is_empty() {
             return Ok(json!({"embedding": []}));
-        }
-        if !route.has(Capability::Embedding) {
-            return Err(GatewayError::bad_request(format!(
-                "\"{model}\" does not support embeddings"
-            )));
         }
         let req = EmbedRequest {
             model,

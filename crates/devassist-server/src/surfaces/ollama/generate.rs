@@ -3,8 +3,8 @@
 use super::convert;
 use super::encode::{Encoder, Kind};
 use super::wire::{self, ChatBody, GenerateBody};
-use crate::config::Capability;
 use crate::guard::RequestId;
+use crate::pipeline::Requested;
 use crate::router::ModelEntry;
 use crate::state::AppState;
 use crate::surfaces::stream::{collect, streaming};
@@ -38,10 +38,6 @@ pub async fn chat(
         .unwrap_or_else(OllamaDialect::error_response)
 }
 
-fn not_supported(model: &str, what: &str) -> GatewayError {
-    GatewayError::bad_request(format!("{model} does not support {what}"))
-}
-
 async fn run_generate(
     st: AppState,
     rid: RequestId,
@@ -49,7 +45,7 @@ async fn run_generate(
 ) -> Result<Response, GatewayError> {
     let started = Instant::now();
     let model = wire::require_model(b.model)?;
-    let route = st.router.resolve(&model)?;
+    let route = st.route(Feature::CodeCompletion, Requested::Name(&model))?;
     let raw = b.raw.unwrap_or(false);
     let nonempty = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
     if raw
@@ -78,12 +74,6 @@ async fn run_generate(
         st.load(&route, keep_alive).await?;
         return Ok(load_or_unload(&enc, keep_alive));
     }
-    if !route.has(Capability::Completion) {
-        return Err(not_supported(&format!("\"{model}\""), "generate"));
-    }
-    if suffix.is_some() && !route.has(Capability::Insert) {
-        return Err(not_supported(&model, "insert"));
-    }
     let mut req = GenerateRequest::new(
         model,
         Prompt::Completion {
@@ -107,7 +97,7 @@ async fn run_generate(
 async fn run_chat(st: AppState, rid: RequestId, b: ChatBody) -> Result<Response, GatewayError> {
     let started = Instant::now();
     let model = wire::require_model(b.model)?;
-    let route = st.router.resolve(&model)?;
+    let route = st.route(Feature::Chat, Requested::Name(&model))?;
     let think = wire::think(b.think)?;
     wire::top_logprobs(b.top_logprobs)?;
     let keep_alive = wire::keep_alive(b.keep_alive)?;
@@ -123,12 +113,6 @@ async fn run_chat(st: AppState, rid: RequestId, b: ChatBody) -> Result<Response,
     if messages.is_empty() {
         st.load(&route, keep_alive).await?;
         return Ok(load_or_unload(&enc, keep_alive));
-    }
-    if !route.has(Capability::Completion) {
-        return Err(not_supported(&format!("\"{model}\""), "chat"));
-    }
-    if !tools.is_empty() && !route.has(Capability::Tools) {
-        return Err(not_supported(&format!("\"{model}\""), "tools"));
     }
     let mut req = GenerateRequest::new(model, Prompt::Chat { messages, tools });
     req.sampling = sampling;

@@ -71,13 +71,12 @@ async fn forward(
             e
         }
     })?;
-    let kind = st
+    let manages = st
         .pool
         .slots()
         .get(route.primary())
-        .map(|s| s.kind)
-        .unwrap_or("");
-    if kind != "ollama" {
+        .is_some_and(|s| s.protocol.manages_models());
+    if !manages {
         return Err(GatewayError::bad_request(format!(
             "model '{name}' is managed by devassist's configuration (backend `{}`), not through {}",
             route.settings.backend,

@@ -138,6 +138,18 @@ fn option_type(key: &str) -> Option<OptType> {
     })
 }
 
+/// A token count option, within what the gateway can carry.
+fn count(key: &str, value: Option<i64>) -> Result<Option<u32>, GatewayError> {
+    value
+        .map(|v| {
+            u32::try_from(v).map_err(|_| {
+                GatewayError::bad_request(format!("option \"{key}\" must be at most {}", u32::MAX))
+                    .with_param(format!("options.{key}"))
+            })
+        })
+        .transpose()
+}
+
 /// Parses Ollama `options` into neutral sampling settings. Unknown keys are ignored (Ollama
 /// logs and drops them); known keys of the wrong type are a 400 with Ollama's text.
 pub fn sampling(options: Option<Map<String, Value>>) -> Result<Sampling, GatewayError> {
@@ -175,8 +187,9 @@ pub fn sampling(options: Option<Map<String, Value>>) -> Result<Sampling, Gateway
             "top_k" => s.top_k = i,
             "repeat_last_n" => s.repeat_last_n = i,
             "seed" => s.seed = i.filter(|&v| v >= 0),
-            "num_predict" => s.max_tokens = i.filter(|&v| v >= 0).map(|v| v as u32),
-            "num_ctx" => s.num_ctx = i.filter(|&v| v > 0).map(|v| v as u32),
+            // Negative means "no limit" (Ollama's -1 and -2); past u32 is a 400, never a wrap.
+            "num_predict" => s.max_tokens = count(&key, i.filter(|&v| v >= 0))?,
+            "num_ctx" => s.num_ctx = count(&key, i.filter(|&v| v > 0))?,
             "stop" => {
                 let Some(items) = value.as_array() else {
                     return Err(bad());
@@ -315,6 +328,17 @@ mod tests {
         assert_eq!(s.stop, vec!["a"]);
         assert_eq!(s.extra.get("num_gpu"), Some(&json!(2)));
         assert!(!s.extra.contains_key("bogus"));
+        let err = sampling(json!({"num_predict": 4294967396u64}).as_object().cloned()).unwrap_err();
+        assert_eq!(
+            err.status(),
+            400,
+            "a count past u32 is refused, not wrapped"
+        );
+        assert!(err.message.contains("num_predict"), "{}", err.message);
+        let err = sampling(json!({"num_ctx": 1e30}).as_object().cloned()).unwrap_err();
+        assert_eq!(err.status(), 400);
+        let s = sampling(json!({"num_predict": 4294967295u64}).as_object().cloned()).unwrap();
+        assert_eq!(s.max_tokens, Some(u32::MAX));
         let s = sampling(json!({"num_predict": -1}).as_object().cloned()).unwrap();
         assert_eq!(s.max_tokens, None);
     }

@@ -2,8 +2,8 @@
 
 use super::encode::{Encoder, Kind};
 use super::wire::{self, ChatBody};
-use crate::config::Capability;
 use crate::guard::RequestId;
+use crate::pipeline::Requested;
 use crate::router::ModelEntry;
 use crate::state::AppState;
 use crate::surfaces::stream::{collect, streaming};
@@ -28,14 +28,8 @@ pub async fn chat_completions(
 async fn run(st: AppState, rid: RequestId, b: ChatBody) -> Result<Response, GatewayError> {
     let model = wire::require_model(b.model)?;
     let messages = wire::messages(b.messages.unwrap_or_default())?;
-    let route = st.router.resolve(&model)?;
+    let route = st.route(Feature::Chat, Requested::Name(&model))?;
     let tools = b.tools.unwrap_or_default();
-    if !tools.is_empty() && !route.has(Capability::Tools) {
-        return Err(
-            GatewayError::bad_request(format!("{model} does not support tools"))
-                .with_param("tools"),
-        );
-    }
     let mut req = GenerateRequest::new(model.clone(), Prompt::Chat { messages, tools });
     req.sampling = b.sampling.into_sampling()?;
     req.format = wire::response_format(b.response_format)?;

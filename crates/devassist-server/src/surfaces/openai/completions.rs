@@ -4,8 +4,8 @@
 use super::chat::respond;
 use super::encode::{Encoder, Kind};
 use super::wire::{self, CompletionBody, PromptField};
-use crate::config::Capability;
 use crate::guard::RequestId;
+use crate::pipeline::Requested;
 use crate::state::AppState;
 use crate::surfaces::{Dialect, OpenAiDialect, WireJson};
 use axum::Extension;
@@ -38,14 +38,8 @@ async fn run(st: AppState, rid: RequestId, b: CompletionBody) -> Result<Response
     if b.echo == Some(true) {
         return Err(GatewayError::bad_request("echo is not supported").with_param("echo"));
     }
-    let route = st.router.resolve(&model)?;
+    let route = st.route(Feature::CodeCompletion, Requested::Name(&model))?;
     let suffix = b.suffix.filter(|s| !s.is_empty());
-    if suffix.is_some() && !route.has(Capability::Insert) {
-        return Err(
-            GatewayError::bad_request(format!("{model} does not support insert"))
-                .with_param("suffix"),
-        );
-    }
     let mut req = GenerateRequest::new(
         model.clone(),
         Prompt::Completion {

@@ -1,13 +1,14 @@
 //! `POST /v1/embeddings`.
 
 use super::wire::{self, EmbeddingsBody};
-use crate::config::Capability;
 use crate::guard::RequestId;
+use crate::pipeline::Requested;
 use crate::state::AppState;
 use crate::surfaces::{Dialect, OpenAiDialect, WireJson};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use devassist_core::Feature;
 use devassist_core::{EmbedRequest, GatewayError};
 use serde_json::{Value, json};
 
@@ -52,13 +53,7 @@ async fn run(st: AppState, rid: RequestId, b: EmbeddingsBody) -> Result<Value, G
     if input.is_empty() || input.iter().any(String::is_empty) {
         return Err(GatewayError::bad_request("input must not be empty").with_param("input"));
     }
-    let route = st.router.resolve(&model)?;
-    if !route.has(Capability::Embedding) {
-        return Err(
-            GatewayError::bad_request(format!("{model} does not support embeddings"))
-                .with_param("model"),
-        );
-    }
+    let route = st.route(Feature::Embeddings, Requested::Name(&model))?;
     let req = EmbedRequest {
         model: model.clone(),
         input,
