@@ -5,7 +5,7 @@
 //! and not sent to clients.
 
 use super::h1::Error;
-use devassist_core::GatewayError;
+use devassist_core::{GatewayError, Reached};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -39,8 +39,17 @@ pub fn request_timeout(host: &str, total: Duration) -> GatewayError {
     ))
 }
 
-/// A transport error, before or during the body.
+/// A transport error, before or during the body, with how far the request got.
 pub fn transport(err: &Error, host: &str) -> GatewayError {
+    let reached = match err {
+        Error::Connect(_) | Error::ConnectTimeout => Reached::NotSent,
+        Error::Send(_) | Error::Closed(_) => Reached::Written,
+        Error::Read(_) | Error::Incomplete | Error::Malformed(_) => Reached::Answered,
+    };
+    describe(err, host).with_reached(reached)
+}
+
+fn describe(err: &Error, host: &str) -> GatewayError {
     // Messages name `host:port` only: URL credentials travel in a header and never reach
     // the error (`credentials_in_the_url_never_reach_the_error`).
     let detail = err.to_string();
@@ -67,8 +76,14 @@ pub fn transport(err: &Error, host: &str) -> GatewayError {
 
 /// A non-2xx answer: keep the status and the upstream's own message.
 pub fn upstream_status(status: u16, body: &[u8], host: &str) -> GatewayError {
+    // 429 and 503 are how servers turn a request away before working on it.
+    let reached = match status {
+        429 | 503 => Reached::Declined,
+        _ => Reached::Answered,
+    };
     GatewayError::backend_error(status_message(status, body))
         .with_upstream_status(status)
+        .with_reached(reached)
         .with_detail(format!("backend at {host} answered {status}"))
 }
 
