@@ -9,8 +9,12 @@
 //! per key, bounded.
 
 use crate::config::gitlab::{AllowedEndpoint, GitLabSettings};
+use crate::config::{Capability, ModelSettings};
 use crate::pool::{Driver, Limits, Protocol, Slot};
+use crate::router::ModelEntry;
+use crate::state::Gateway;
 use devassist_backends::{OpenAiBackend, OpenAiConfig};
+use devassist_core::prompt::PromptProfile;
 use devassist_core::{
     Backend, CallContext, EmbedRequest, EmbedResponse, EventStream, GatewayError, GenerateRequest,
     UpstreamKey,
@@ -55,6 +59,43 @@ pub fn slots(settings: &GitLabSettings) -> Vec<Slot> {
             })
         })
         .collect()
+}
+
+impl Gateway {
+    /// The route of `model` on the `i`th allow-listed endpoint's slot, prompted as
+    /// `profile` says (GitLab's `model_name`).
+    pub fn endpoint_route(
+        &self,
+        i: usize,
+        model: &str,
+        profile: &PromptProfile,
+    ) -> Result<Arc<ModelEntry>, GatewayError> {
+        let slot = self
+            .gitlab
+            .endpoint_slots
+            .get(i)
+            .and_then(|&index| Some((index, self.pool.slots().get(index)?)));
+        let Some((index, slot)) = slot else {
+            return Err(GatewayError::internal(
+                "allow-listed endpoint without a slot",
+            ));
+        };
+        let settings = ModelSettings {
+            name: model.to_owned(),
+            backend: slot.name.clone(),
+            backends: vec![slot.name.clone()],
+            upstream: model.to_owned(),
+            aliases: Vec::new(),
+            capabilities: vec![Capability::Completion],
+            context_length: self.gitlab.settings.endpoint_context_length,
+            prompt: profile.clone(),
+        };
+        Ok(Arc::new(ModelEntry {
+            info: crate::model_info::ModelInfo::configured(&settings, chrono::Utc::now()),
+            settings,
+            backends: vec![index],
+        }))
+    }
 }
 
 /// An OpenAI-compatible endpoint called with the API key each request brings.

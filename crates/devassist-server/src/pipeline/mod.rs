@@ -179,6 +179,44 @@ impl Gateway {
         }
     }
 
+    /// Whether the model's backend takes Ollama's model management (`/api/pull`…).
+    pub fn manages_models(&self, route: &ModelEntry) -> bool {
+        self.pool
+            .slots()
+            .get(route.primary())
+            .is_some_and(|s| s.protocol.manages_models())
+    }
+
+    /// When the model's backend counts as loaded (Ollama's `/api/ps`): `Some(left)` while
+    /// a managed backend is ready (the time to its idle stop; `None` inside when it never
+    /// stops), or while a remote one is busy or was used within `keep`.
+    pub fn loaded(
+        &self,
+        route: &ModelEntry,
+        keep: std::time::Duration,
+    ) -> Option<Option<std::time::Duration>> {
+        let slot = self.pool.representative(&route.backends)?;
+        if let Some(l) = slot.lifecycle() {
+            let snap = l.snapshot();
+            if snap.phase != crate::pool::Phase::Ready {
+                return None;
+            }
+            return Some(
+                snap.idle_deadline
+                    .map(|d| d.saturating_duration_since(Instant::now())),
+            );
+        }
+        let s = slot.stats.snapshot();
+        let last = std::time::UNIX_EPOCH + std::time::Duration::from_millis(s.last_activity_ms?);
+        let since = std::time::SystemTime::now()
+            .duration_since(last)
+            .unwrap_or_default();
+        if s.in_flight == 0 && since > keep {
+            return None;
+        }
+        Some(Some(keep.saturating_sub(since)))
+    }
+
     /// Ollama's model management (`/api/pull` and friends) on the model's first backend.
     pub async fn manage(
         &self,

@@ -14,3 +14,37 @@ pub use extract::WireJson;
 
 #[cfg(test)]
 mod fuzz_tests;
+
+#[cfg(test)]
+mod layering_tests {
+    /// Surfaces only translate: they reach models through the pipeline (`Gateway::route`,
+    /// `generate`, `embed`…), never the pool or a backend client directly.
+    #[test]
+    fn surfaces_never_touch_the_pool_or_backends() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/surfaces");
+        let mut files = Vec::new();
+        walk(&root, &mut files);
+        assert!(files.len() > 20, "found the surfaces' sources");
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let code = text.split("mod layering_tests").next().unwrap_or_default();
+            for banned in [".pool", "crate::pool", "devassist_backends"] {
+                assert!(
+                    !code.contains(banned),
+                    "{} uses `{banned}`: go through the pipeline",
+                    file.display()
+                );
+            }
+        }
+    }
+}

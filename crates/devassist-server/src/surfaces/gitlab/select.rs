@@ -7,7 +7,6 @@
 //! (`crate::endpoints`), so requests to it take the same pipeline as every other.
 
 use crate::config::gitlab::{GitLabSettings, endpoint_key};
-use crate::config::{Capability, ModelSettings};
 use crate::pipeline::{Requested, Started};
 use crate::router::ModelEntry;
 use crate::state::AppState;
@@ -62,35 +61,6 @@ impl Target {
     }
 }
 
-/// The route of a model reached through an allow-listed endpoint's slot `index`.
-fn endpoint_route(
-    st: &AppState,
-    index: usize,
-    model: &str,
-    profile: &PromptProfile,
-) -> Result<Arc<ModelEntry>, GatewayError> {
-    let slot = st
-        .pool
-        .slots()
-        .get(index)
-        .ok_or_else(|| GatewayError::internal(format!("no endpoint slot {index}")))?;
-    let settings = ModelSettings {
-        name: model.to_owned(),
-        backend: slot.name.clone(),
-        backends: vec![slot.name.clone()],
-        upstream: model.to_owned(),
-        aliases: Vec::new(),
-        capabilities: vec![Capability::Completion],
-        context_length: st.gitlab.settings.endpoint_context_length,
-        prompt: profile.clone(),
-    };
-    Ok(Arc::new(ModelEntry {
-        info: crate::model_info::ModelInfo::configured(&settings, chrono::Utc::now()),
-        settings,
-        backends: vec![index],
-    }))
-}
-
 /// The model part of a `model_identifier`: after the first `/` (`custom_openai/Codestral-22B`
 /// → `Codestral-22B`, `custom_openai/mistralai/Mistral-7B` → `mistralai/Mistral-7B`), as
 /// GitLab splits it.
@@ -139,14 +109,11 @@ pub fn select(st: &AppState, feature: Feature, m: &ModelFields) -> Result<Target
         match st.gitlab.settings.position(raw) {
             Some(i) => {
                 if let Some(model) = requested_model {
-                    let index = st.gitlab.endpoint_slots.get(i).copied().ok_or_else(|| {
-                        GatewayError::internal("allow-listed endpoint without a slot")
-                    })?;
                     let family =
                         gitlab_family(m.name.as_deref()).unwrap_or_else(|| detect(model, None));
                     let profile = PromptProfile::for_family(family);
                     return Ok(Target {
-                        route: endpoint_route(st, index, model, &profile)?,
+                        route: st.endpoint_route(i, model, &profile)?,
                         feature,
                         profile,
                         context_tokens: st.gitlab.settings.endpoint_context_length as usize,

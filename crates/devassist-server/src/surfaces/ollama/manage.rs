@@ -71,12 +71,7 @@ async fn forward(
             e
         }
     })?;
-    let manages = st
-        .pool
-        .slots()
-        .get(route.primary())
-        .is_some_and(|s| s.protocol.manages_models());
-    if !manages {
+    if !st.manages_models(&route) {
         return Err(GatewayError::bad_request(format!(
             "model '{name}' is managed by devassist's configuration (backend `{}`), not through {}",
             route.settings.backend,

@@ -8,7 +8,7 @@ use crate::surfaces::{Dialect, OllamaDialect, WireJson};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use chrono::{Duration, SecondsFormat, Utc};
+use chrono::{SecondsFormat, Utc};
 use devassist_core::GatewayError;
 use serde_json::{Value, json};
 
@@ -132,35 +132,16 @@ fn ps_entry(m: &ModelEntry, expires_ms: i64, now: chrono::DateTime<Utc>) -> Valu
 
 /// Models whose backend is loaded: in use now, or used within the default keep-alive.
 pub async fn ps(State(st): State<AppState>) -> Response {
-    let keep = Duration::minutes(5);
+    let keep = std::time::Duration::from_secs(5 * 60);
     let now = Utc::now();
     let mut out: Vec<(i64, Value)> = Vec::new();
     for m in st.router.models() {
-        let Some(slot) = st.pool.representative(&m.backends) else {
+        let Some(left) = st.loaded(m, keep) else {
             continue;
         };
-        if let Some(l) = slot.lifecycle() {
-            let snap = l.snapshot();
-            if snap.phase != crate::pool::Phase::Ready {
-                continue;
-            }
-            // A loaded engine: expires when its idle deadline passes (never: far future).
-            let left = snap
-                .idle_deadline
-                .map(|d| d.saturating_duration_since(tokio::time::Instant::now()))
-                .unwrap_or(std::time::Duration::from_secs(10 * 365 * 86_400));
-            let expires_ms = now.timestamp_millis() + left.as_millis() as i64;
-            out.push((expires_ms, ps_entry(m, expires_ms, now)));
-            continue;
-        }
-        let s = slot.stats.snapshot();
-        let Some(last) = s.last_activity_ms else {
-            continue;
-        };
-        let expires_ms = last as i64 + keep.num_milliseconds();
-        if s.in_flight == 0 && expires_ms < now.timestamp_millis() {
-            continue;
-        }
+        // A backend that never stops idle expires in the far future.
+        let left = left.unwrap_or(std::time::Duration::from_secs(10 * 365 * 86_400));
+        let expires_ms = now.timestamp_millis() + left.as_millis() as i64;
         out.push((expires_ms, ps_entry(m, expires_ms, now)));
     }
     out.sort_by_key(|e| std::cmp::Reverse(e.0));
