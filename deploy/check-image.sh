@@ -37,8 +37,14 @@ fail() { echo "check-image: FAILED: $*" >&2; [ -f "$T/server.log" ] && tail -30 
 t0=$(date +%s)
 step() { echo "check-image: [$(( $(date +%s) - t0 ))s] $*"; }
 
+if ! command -v podman >/dev/null || ! command -v mmdebstrap >/dev/null; then
+    step "installing podman and mmdebstrap (Debian packages)"
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq podman mmdebstrap >/dev/null
+fi
 for tool in podman mmdebstrap unshare chroot curl; do
-    command -v "$tool" >/dev/null || fail "$tool is missing (apt-get install podman mmdebstrap)"
+    command -v "$tool" >/dev/null || fail "$tool is missing"
 done
 [ -f "$MODEL_FILE" ] || fail "no model at $MODEL_FILE (run scripts/setup.sh)"
 if [ -z "$BIN" ]; then
@@ -130,6 +136,8 @@ name=$(printf '%s' "$tags" | python3 -c 'import json, sys
 models = json.load(sys.stdin)["models"]
 print(models[0]["name"] if len(models) == 1 else "")')
 [ -n "$name" ] || fail "/api/tags does not list exactly the baked model: $tags"
+# `mock` is what devassist offers when it finds no model (or has no engine).
+[ "$name" != mock ] || fail "the baked model is not served (no engine in the binary, or not found): $tags"
 step "/api/tags lists $name"
 
 tc=$(date +%s)

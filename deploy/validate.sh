@@ -71,5 +71,15 @@ for e in d["spec"]["template"]["spec"]["containers"][0].get("env", []):
     print(f"{e[\"name\"]}={e[\"value\"]}")' deploy/cloudrun/service.yaml)
     env "${run_env[@]}" "$BIN" config check deploy/container/devassist.toml | sed 's|^|cloudrun: |'
     must_fail env DEVASSIST_ENGINE__IDLE_TIMEOUT=sometimes "$BIN" config check deploy/container/devassist.toml
+    # The configuration examples in docs/deploy.md.
+    "$PY" - "$T" <<'PY'
+import pathlib, sys
+blocks = pathlib.Path("docs/deploy.md").read_text().split("```toml")[1:]
+for i, b in enumerate(blocks):
+    pathlib.Path(sys.argv[1], f"deploy-md-{i}.toml").write_text(b.split("```")[0])
+PY
+    for f in "$T"/deploy-md-*.toml; do
+        "$BIN" config check "$f" | sed 's|^|docs/deploy.md: |'
+    done
 fi
 echo "deploy/validate.sh: all checks passed"
