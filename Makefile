@@ -18,11 +18,12 @@ test: setup
 	DEVASSIST_BIN=$(CURDIR)/target/debug/devassist .venv/bin/python -m pytest tests/python $(PYTEST_ARGS)
 
 ## Build the container image here with Podman (base from mmdebstrap, no registry) and run it
-## with chroot: healthcheck, /api/tags and a chat on the baked default model (~1 min, ~4 min
-## the first time). Not part of `make test`; deploy/validate.sh (the offline checks) is.
+## with chroot: healthcheck, /api/tags and a chat on the baked default model (~40 s; ~2.5 min
+## the first time, building the base image). Needs root. See docs/deploy.md.
+## (The debug binary that `make test` builds: the check is about the image, not the speed.)
 check-deploy: setup
-	$(CARGO) build --release -p devassist
-	deploy/check-image.sh $${CARGO_TARGET_DIR:-$(CURDIR)/target}/release/devassist
+	$(CARGO) build -p devassist
+	deploy/check-image.sh $${CARGO_TARGET_DIR:-$(CURDIR)/target}/debug/devassist
 
 lint:
 	$(CARGO) fmt --all -- --check

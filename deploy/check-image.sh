@@ -11,7 +11,7 @@
 #      environment: it must answer its healthcheck command, /api/tags with the baked model, and
 #      a chat on that model, and exit 0 on SIGTERM.
 #   deploy/check-image.sh [DEVASSIST_BINARY]
-# Defaults: $DEVASSIST_BIN, else a release build. MODEL_FILE: the default model
+# Defaults: $DEVASSIST_BIN, else a debug build (the one `make test` makes). MODEL_FILE: the default model
 # (scripts/setup.sh fetches it). Prints the time of each step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,9 +48,9 @@ for tool in podman mmdebstrap unshare chroot curl; do
 done
 [ -f "$MODEL_FILE" ] || fail "no model at $MODEL_FILE (run scripts/setup.sh)"
 if [ -z "$BIN" ]; then
-    step "building devassist (release)"
-    cargo build --release -p devassist
-    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/devassist
+    step "building devassist"
+    cargo build -p devassist
+    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/devassist
 fi
 [ -x "$BIN" ] || fail "no devassist binary at $BIN"
 

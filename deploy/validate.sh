@@ -62,14 +62,19 @@ if [ -n "$BIN" ]; then
     [ -x "$BIN" ] || fail "DEVASSIST_BIN=$BIN is not an executable"
     for f in deploy/container/devassist.toml deploy/kubernetes/base/devassist.toml \
              deploy/kubernetes/overlays/*/devassist.toml; do
-        BACKEND_API_KEY=x "$BIN" config check "$f" | sed "s|^|$f: |"
+        BACKEND_API_KEY=x "$BIN" config check "$f"
     done
     # Cloud Run configures the image's file through the environment.
-    mapfile -t run_env < <("$PY" -c 'import sys, yaml
+    "$PY" - deploy/cloudrun/service.yaml > "$T/run.env" <<'PY'
+import sys, yaml
 d = yaml.safe_load(open(sys.argv[1]))
 for e in d["spec"]["template"]["spec"]["containers"][0].get("env", []):
-    print(f"{e[\"name\"]}={e[\"value\"]}")' deploy/cloudrun/service.yaml)
-    env "${run_env[@]}" "$BIN" config check deploy/container/devassist.toml | sed 's|^|cloudrun: |'
+    print(f"{e['name']}={e['value']}")
+PY
+    mapfile -t run_env < "$T/run.env"
+    [ "${#run_env[@]}" -gt 0 ] || fail "no environment found in deploy/cloudrun/service.yaml"
+    printf 'Cloud Run environment: %s\n' "${run_env[*]}"
+    env "${run_env[@]}" "$BIN" config check deploy/container/devassist.toml
     must_fail env DEVASSIST_ENGINE__IDLE_TIMEOUT=sometimes "$BIN" config check deploy/container/devassist.toml
     # The configuration examples in docs/deploy.md.
     "$PY" - "$T" <<'PY'
@@ -79,7 +84,8 @@ for i, b in enumerate(blocks):
     pathlib.Path(sys.argv[1], f"deploy-md-{i}.toml").write_text(b.split("```")[0])
 PY
     for f in "$T"/deploy-md-*.toml; do
-        "$BIN" config check "$f" | sed 's|^|docs/deploy.md: |'
+        echo "docs/deploy.md, TOML example $(basename "$f" .toml | sed 's/deploy-md-//'):"
+        "$BIN" config check "$f"
     done
 fi
 echo "deploy/validate.sh: all checks passed"

@@ -55,7 +55,14 @@ def main():
         if d:
             idle_since = None
             if proc is None or proc.poll() is not None:
-                args = [sys.executable, str(FAKE), "--port", str(a.port), "--delay", str(a.delay)]
+                # A restarted pod gets a fresh network namespace; here the old backend's
+                # connections linger in TIME_WAIT on the same port, so the new one binds
+                # with SO_REUSEADDR, as real servers do.
+                boot = (
+                    f"import sys; sys.path.insert(0, {str(FAKE.parent)!r}); import fake_backend; "
+                    "fake_backend.Server.allow_reuse_address = True; fake_backend.main()"
+                )
+                args = [sys.executable, "-c", boot, "--port", str(a.port), "--delay", str(a.delay)]
                 if a.events:
                     args += ["--events", a.events]
                 proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
