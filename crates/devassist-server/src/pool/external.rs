@@ -1,5 +1,7 @@
-//! The `external` provider: a backend that something else starts and stops — KEDA, Knative,
-//! Cloud Run, an operator. It starts nothing and stops nothing.
+//! The `external` provider: a backend that something else starts and stops on the demand
+//! devassist publishes — KEDA, an operator's script. It starts nothing and stops nothing.
+//! (Knative and Cloud Run scale on requests themselves: there the backend is `always_on`, and
+//! these readiness probes would keep it awake.)
 //!
 //! A wake only makes the backend wanted: the lifecycle enters `starting`, the requests that
 //! wait for it count as queued, and `GET /status/queue` (what the scaler reads) reports the
@@ -27,7 +29,7 @@ const HEALTH_FAILURES: u32 = 3;
 /// Where an externally scaled backend answers, and how to tell that it is up.
 #[derive(Debug, Clone)]
 pub struct ExternalSpec {
-    /// The backend's base URL (a Kubernetes Service, a Cloud Run or Knative URL).
+    /// The backend's base URL (a Kubernetes Service).
     pub url: String,
     /// Polled until it answers 200.
     pub ready_url: String,
@@ -126,7 +128,7 @@ impl Provider for ExternalProvider {
                 humantime::format_duration(spec.ready_timeout)
             ))
             .with_detail(format!(
-                "{} never answered 200; is the external scaler (KEDA, Knative) scaling it on \
+                "{} never answered 200; is the external scaler (KEDA) scaling it on \
                  GET /status/queue?",
                 spec.ready_url
             )));

@@ -56,7 +56,7 @@ pub enum ProviderKind {
     Engine,
     /// Operator hooks (`start`/`stop` commands).
     Command,
-    /// Started by an external scaler (KEDA, Knative); the pool only waits for it.
+    /// Started by an external scaler (KEDA) on the gateway's demand; the pool only waits.
     External,
 }
 
