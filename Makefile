@@ -18,7 +18,7 @@ test: setup
 	DEVASSIST_BIN=$(CURDIR)/target/debug/devassist .venv/bin/python -m pytest tests/python $(PYTEST_ARGS)
 
 ## Build the container image here with Podman (base from mmdebstrap, no registry) and run it
-## with chroot: healthcheck, /api/tags and a chat on the baked default model (~40 s; ~2.5 min
+## with chroot: healthcheck, /api/tags and a chat on the baked default model (~1 min; ~2.5 min
 ## the first time, building the base image). Needs root. See docs/deploy.md.
 ## (The debug binary that `make test` builds: the check is about the image, not the speed.)
 check-deploy: setup
