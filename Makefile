@@ -1,5 +1,5 @@
 # One entry point for every task. The README's two commands are `make run` and `make test`.
-.PHONY: setup run test test-rust test-python lint fmt bench bench-gateway bench-search bench-engine bench-scale
+.PHONY: setup run test test-rust test-python lint fmt check-deploy bench bench-gateway bench-search bench-engine bench-scale
 
 CARGO ?= cargo
 PYTEST_ARGS ?= -q
@@ -16,6 +16,14 @@ test: setup
 	$(CARGO) build --workspace --all-targets
 	DEVASSIST_REQUIRE_MODEL=1 $(CARGO) test --workspace
 	DEVASSIST_BIN=$(CURDIR)/target/debug/devassist .venv/bin/python -m pytest tests/python $(PYTEST_ARGS)
+
+## Build the container image here with Podman (base from mmdebstrap, no registry) and run it
+## with chroot: healthcheck, /api/tags and a chat on the baked default model (~1 min; ~2.5 min
+## the first time, building the base image). Needs root. See docs/deploy.md.
+## (The debug binary that `make test` builds: the check is about the image, not the speed.)
+check-deploy: setup
+	$(CARGO) build -p devassist
+	deploy/check-image.sh $${CARGO_TARGET_DIR:-$(CURDIR)/target}/debug/devassist
 
 lint:
 	$(CARGO) fmt --all -- --check

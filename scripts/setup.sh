@@ -15,13 +15,14 @@ if ! dpkg -s python3.11-doc >/dev/null 2>&1; then
     $sudo apt-get install -y -qq python3.11-doc >/dev/null
 fi
 
-# Python test clients, pinned in tests/requirements.txt.
+# Python test clients, pinned in tests/requirements.txt, and the tools of deploy/validate.sh
+# (hadolint, the Kubernetes schemas), pinned in deploy/requirements.txt.
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 stamp=.venv/.requirements.sha
-want=$(sha256sum tests/requirements.txt | cut -d' ' -f1)
+want=$(cat tests/requirements.txt deploy/requirements.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+    .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt -r deploy/requirements.txt
     echo "$want" > "$stamp"
 fi

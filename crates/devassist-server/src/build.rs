@@ -5,6 +5,7 @@ use crate::config::lifecycle::ProviderSettings;
 use crate::config::{BackendKind, BackendSettings, MockMode, Settings};
 use crate::model_info::ModelInfo;
 use crate::pool::command::CommandProvider;
+use crate::pool::external::ExternalProvider;
 use crate::pool::lifecycle::MakeBackend;
 use crate::pool::provider::{ProcessProvider, Provider};
 use crate::pool::{Driver, Lifecycle, LifecycleSettings, Pool, Protocol, ProviderKind, Slot};
@@ -89,6 +90,11 @@ fn slot(
             name: b.name.clone(),
             spec: Arc::new(spec.clone()),
         }),
+        ProviderSettings::External(spec) => Arc::new(ExternalProvider::new(
+            b.name.clone(),
+            spec.clone(),
+            b.api_key.as_ref().map(|k| k.expose().to_string()),
+        )),
     };
     // The client is made for each start, with the URL the backend reported.
     let template = b.clone();

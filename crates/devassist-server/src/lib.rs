@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod config;
+mod demand;
 pub mod endpoints;
 pub mod grounding;
 pub mod guard;
@@ -34,6 +35,7 @@ pub fn app(state: AppState) -> Router {
         .merge(surfaces::gitlab::routes())
         .merge(surfaces::docs::routes())
         .merge(status::routes())
+        .merge(demand::routes())
         .layer(axum::middleware::from_fn(guard::request_id::layer))
         .with_state(state)
 }

@@ -1,11 +1,12 @@
-//! `[backends.lifecycle]`: how a backend runs — always on, a process devassist starts, or
-//! operator hooks — with its idle/wake policy and its request limits. The raw form, the
+//! `[backends.lifecycle]`: how a backend runs — always on, a process devassist starts,
+//! operator hooks, or an external scaler — with its idle/wake policy and its request limits. The raw form, the
 //! validated form (the pool's own runtime specs) and the validation between them live here;
 //! `build.rs` turns them into pool slots.
 
 use super::settings::BackendKind;
 use super::validate::duration;
 use crate::pool::command::CommandSpec;
+use crate::pool::external::ExternalSpec;
 use crate::pool::process::ProcessSpec;
 use crate::pool::{Limits, OnCold};
 use serde::Deserialize;
@@ -14,8 +15,9 @@ use std::time::Duration;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawLifecycle {
-    /// `always_on`, `process` or `command`. Default: `process` when `command` is set,
-    /// `command` when `start` is set, else `always_on`.
+    /// `always_on`, `process`, `command` or `external` (an external scaler such as KEDA
+    /// starts the backend; devassist waits for `ready_url`). Default: `process` when
+    /// `command` is set, `command` when `start` is set, else `always_on`.
     pub provider: Option<String>,
     /// `process`: the program and its arguments, as a list or as one string split like a
     /// shell would (no shell runs it). `{port}` is replaced by a port devassist picks for each
@@ -32,10 +34,12 @@ pub struct RawLifecycle {
     /// `process`: text on a stdout or stderr line that says the process is ready. When a URL
     /// follows it, the process chose its own port and that is where it listens.
     pub ready_line: Option<String>,
-    /// `process`: URL polled until it answers 200 (`{port}` allowed). Default, when there is
-    /// no `ready_line`: the backend URL plus `/models` (openai) or `/api/version` (ollama).
+    /// `process`, `external`: URL polled until it answers 200 (`{port}` allowed for
+    /// `process`). Default, when there is no `ready_line`: the backend URL plus `/models`
+    /// (openai) or `/api/version` (ollama).
     pub ready_url: Option<String>,
-    /// `process`: time between two readiness probes. Default `10ms`.
+    /// `process`, `external`: time between two readiness probes. Default `10ms` (`process`),
+    /// `1s` (`external`).
     pub ready_interval: Option<String>,
     /// `process`, `command`: appended to a URL the process or a hook prints to form the
     /// backend URL. Default `/v1` for openai backends, empty for ollama.
@@ -53,15 +57,17 @@ pub struct RawLifecycle {
     pub status_timeout: Option<String>,
     /// `command`: time between two `status` runs while waiting. Default `5s`.
     pub status_interval: Option<String>,
-    /// `process`, `command`: stop after this long without requests; `never` keeps it
-    /// running. Default `5m`, like Ollama's keep_alive.
+    /// `process`, `command`, `external`: stop after this long without requests (`external`:
+    /// stop counting it as wanted); `never` keeps it running. Default `5m`, like Ollama's
+    /// keep_alive.
     pub idle_timeout: Option<String>,
-    /// `process`, `command`: longest a request waits for the backend to start. Default `10m`.
+    /// `process`, `command`, `external`: longest a request waits for the backend to start.
+    /// Default `10m`.
     pub wake_timeout: Option<String>,
     /// `process`: time between SIGTERM and SIGKILL when stopping. Default `10s`.
     pub stop_grace: Option<String>,
-    /// `process`, `command`: `hold` (wait for the start, default) or `reject` (503 with
-    /// Retry-After while it starts).
+    /// `process`, `command`, `external`: `hold` (wait for the start, default) or `reject`
+    /// (503 with Retry-After while it starts).
     pub on_cold: Option<String>,
     /// Requests the backend serves at once. Default unlimited.
     pub max_concurrent: Option<u32>,
@@ -94,6 +100,7 @@ pub enum ProviderSettings {
     AlwaysOn,
     Process(ProcessSpec),
     Command(CommandSpec),
+    External(ExternalSpec),
 }
 
 impl BackendLifecycle {
@@ -114,11 +121,11 @@ pub fn validate(
 ) -> Option<BackendLifecycle> {
     let key = |k: &str| at(&format!("lifecycle.{k}"));
     let provider = match raw.provider.as_deref() {
-        Some(name @ ("always_on" | "process" | "command")) => name,
+        Some(name @ ("always_on" | "process" | "command" | "external")) => name,
         Some(other) => {
             p(
                 key("provider"),
-                format!("`{other}` is not one of always_on, process, command"),
+                format!("`{other}` is not one of always_on, process, command, external"),
             );
             return None;
         }
@@ -143,10 +150,12 @@ pub fn validate(
         ("status_timeout", raw.status_timeout.is_some()),
         ("status_interval", raw.status_interval.is_some()),
     ];
-    let managed_keys = [
+    let launch_keys = [
         ("env", !raw.env.is_empty()),
         ("cwd", raw.cwd.is_some()),
         ("api_path", raw.api_path.is_some()),
+    ];
+    let managed_keys = [
         ("idle_timeout", raw.idle_timeout.is_some()),
         ("wake_timeout", raw.wake_timeout.is_some()),
         ("on_cold", raw.on_cold.is_some()),
@@ -162,9 +171,25 @@ pub fn validate(
         "always_on" => {
             misplaced(&process_keys, "`provider = \"process\"`");
             misplaced(&command_keys, "`provider = \"command\"`");
-            misplaced(&managed_keys, "`process` and `command` providers");
+            misplaced(&launch_keys, "`process` and `command` providers");
+            misplaced(
+                &managed_keys,
+                "`process` and `command` providers and to `external`",
+            );
         }
         "process" => misplaced(&command_keys, "`provider = \"command\"`"),
+        "external" => {
+            // Readiness is the only process setting that applies: nothing is launched.
+            let launch = process_keys
+                .iter()
+                .filter(|(k, _)| !matches!(*k, "ready_url" | "ready_interval"));
+            misplaced(
+                &launch.copied().collect::<Vec<_>>(),
+                "`provider = \"process\"`",
+            );
+            misplaced(&command_keys, "`provider = \"command\"`");
+            misplaced(&launch_keys, "`process` and `command` providers");
+        }
         _ => misplaced(&process_keys, "`provider = \"process\"`"),
     }
     if kind == BackendKind::Mock && provider != "always_on" {
@@ -232,6 +257,15 @@ pub fn validate(
             };
             ProviderSettings::Process(process(raw, base, &key, p)?)
         }
+        "external" => ProviderSettings::External(external(
+            &raw,
+            kind,
+            url,
+            wake_timeout,
+            &key,
+            &at("url"),
+            p,
+        )?),
         _ => {
             let Some(start) = raw.start.filter(|s| !s.trim().is_empty()) else {
                 p(
@@ -283,6 +317,45 @@ pub fn validate(
         stop_grace,
         on_cold,
         limits,
+    })
+}
+
+/// An `external` backend: its URL is required (the scaler's Service or revision URL) and
+/// `ready_url` defaults to the backend's own probe path.
+fn external(
+    raw: &RawLifecycle,
+    kind: BackendKind,
+    url: Option<&str>,
+    wake_timeout: Duration,
+    key: &dyn Fn(&str) -> String,
+    url_key: &str,
+    p: &mut impl FnMut(String, String),
+) -> Option<ExternalSpec> {
+    let Some(url) = url.map(|u| u.trim_end_matches('/').to_string()) else {
+        p(
+            url_key.to_string(),
+            "is required for `provider = \"external\"`: where the scaled backend answers".into(),
+        );
+        return None;
+    };
+    let ready_url = raw.ready_url.clone().unwrap_or_else(|| match kind {
+        BackendKind::Ollama => format!("{url}/api/version"),
+        _ => format!("{url}/models"),
+    });
+    if url::Url::parse(&ready_url).is_err() {
+        p(key("ready_url"), format!("`{ready_url}` is not a URL"));
+        return None;
+    }
+    Some(ExternalSpec {
+        url,
+        ready_url,
+        ready_interval: duration(
+            raw.ready_interval.as_deref(),
+            &key("ready_interval"),
+            Duration::from_secs(1),
+            p,
+        ),
+        ready_timeout: wake_timeout,
     })
 }
 

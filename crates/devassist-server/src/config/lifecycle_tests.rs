@@ -209,3 +209,84 @@ fn scale_to_zero_recipes_are_valid() {
     }
     assert!(checked >= 11, "only {checked} recipes checked");
 }
+
+#[test]
+fn external_waits_on_the_backend_probe_and_needs_a_url() -> Result<(), ConfigError> {
+    let s = check(
+        r#"
+[[backends]]
+name = "gpu"
+kind = "openai"
+url = "http://vllm.llm.svc:8000/v1/"
+[backends.lifecycle]
+provider = "external"
+wake_timeout = "3m"
+idle_timeout = "2m"
+
+[[backends]]
+name = "ollama"
+kind = "ollama"
+url = "http://ollama:11434"
+[backends.lifecycle]
+provider = "external"
+ready_url = "http://ollama:11434/"
+ready_interval = "250ms"
+
+[[models]]
+name = "m"
+backends = ["gpu", "ollama"]
+"#,
+    )?;
+    let l = s.backends[0].lifecycle.as_ref().expect("lifecycle");
+    assert!(l.is_managed());
+    assert_eq!(l.idle_timeout, Some(Duration::from_secs(120)));
+    let ProviderSettings::External(e) = &l.provider else {
+        panic!("not external: {:?}", l.provider)
+    };
+    assert_eq!(e.url, "http://vllm.llm.svc:8000/v1");
+    assert_eq!(e.ready_url, "http://vllm.llm.svc:8000/v1/models");
+    assert_eq!(e.ready_interval, Duration::from_secs(1));
+    assert_eq!(e.ready_timeout, Duration::from_secs(180));
+    let l = s.backends[1].lifecycle.as_ref().expect("lifecycle");
+    let ProviderSettings::External(e) = &l.provider else {
+        panic!("not external: {:?}", l.provider)
+    };
+    assert_eq!(e.ready_url, "http://ollama:11434/");
+    assert_eq!(e.ready_interval, Duration::from_millis(250));
+
+    let found = problems(
+        r#"
+[[backends]]
+name = "a"
+kind = "openai"
+[backends.lifecycle]
+provider = "external"
+
+[[backends]]
+name = "b"
+kind = "openai"
+url = "http://b:8000/v1"
+[backends.lifecycle]
+provider = "external"
+command = "vllm serve x"
+start = "true"
+env = { A = "1" }
+
+[[models]]
+name = "m"
+backends = ["a", "b"]
+"#,
+    );
+    for expected in [
+        "backends[0].url: is required for `provider = \"external\"`",
+        "backends[1].lifecycle.command: only applies to `provider = \"process\"`",
+        "backends[1].lifecycle.start: only applies to `provider = \"command\"`",
+        "backends[1].lifecycle.env: only applies to `process` and `command` providers",
+    ] {
+        assert!(
+            found.iter().any(|p| p.starts_with(expected)),
+            "missing `{expected}` in {found:#?}"
+        );
+    }
+    Ok(())
+}

@@ -56,6 +56,8 @@ pub enum ProviderKind {
     Engine,
     /// Operator hooks (`start`/`stop` commands).
     Command,
+    /// Started by an external scaler (KEDA) on the gateway's demand; the pool only waits.
+    External,
 }
 
 impl ProviderKind {
@@ -66,6 +68,7 @@ impl ProviderKind {
             ProviderKind::Process => "process",
             ProviderKind::Engine => "engine",
             ProviderKind::Command => "command",
+            ProviderKind::External => "external",
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod balance;
 pub mod budget;
 pub mod command;
+pub mod external;
 pub mod kind;
 pub mod lifecycle;
 pub mod limit;

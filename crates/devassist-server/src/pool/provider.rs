@@ -1,6 +1,6 @@
 //! Lifecycle providers: how a managed backend is started and stopped. `process` starts a
-//! child process (`process.rs`), `command` runs operator hooks (`command.rs`); tests use
-//! in-memory providers.
+//! child process (`process.rs`), `command` runs operator hooks (`command.rs`), `external`
+//! waits for a scaler to start it (`external.rs`); tests use in-memory providers.
 
 use super::kind::ProviderKind;
 use super::process::{self, ProcessSpec, Running};
