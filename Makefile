@@ -16,6 +16,7 @@ test: setup
 	$(CARGO) build --workspace --all-targets
 	DEVASSIST_REQUIRE_MODEL=1 $(CARGO) test --workspace
 	DEVASSIST_BIN=$(CURDIR)/target/debug/devassist .venv/bin/python -m pytest tests/python $(PYTEST_ARGS)
+	DEVASSIST_BIN=$(CURDIR)/target/debug/devassist deploy/validate.sh
 
 ## Build the container image here with Podman (base from mmdebstrap, no registry) and run it
 ## with chroot: healthcheck, /api/tags and a chat on the baked default model (~1 min; ~2.5 min
