@@ -29,6 +29,9 @@ enum Command {
     Docs(commands::docs::DocsCommand),
     /// Show every backend's state (cold, starting, ready…) on a running gateway.
     Status(commands::status::StatusArgs),
+    /// Run a backend process so that it never outlives the gateway (used by `serve`).
+    #[command(hide = true)]
+    Supervise(commands::supervise::SuperviseArgs),
     /// Serve one GGUF model with the embedded llama.cpp engine (OpenAI-compatible API).
     #[cfg(feature = "engine")]
     Engine(commands::engine::EngineArgs),
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Config(cmd) => commands::config::run(cmd),
         Command::Docs(cmd) => commands::docs::run(cmd),
         Command::Status(args) => commands::status::run(args),
+        Command::Supervise(args) => commands::supervise::run(args),
         #[cfg(feature = "engine")]
         Command::Engine(args) => commands::engine::run(args),
     }
