@@ -52,6 +52,7 @@ max_in_flight = {max_in_flight}
 
 [log]
 level = "info"
+format = "json"
 
 [[backends]]
 name = "stuck"
@@ -94,7 +95,8 @@ class Gateway:
     def __init__(self, binary: str, config: str, workdir: pathlib.Path):
         path = workdir / "devassist.toml"
         path.write_text(config)
-        self.log = open(workdir / "devassist.log", "w")
+        self.log_path = workdir / "devassist.log"
+        self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [binary, "serve", "--config", str(path), "--listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE, stderr=self.log, text=True,
@@ -112,11 +114,30 @@ class Gateway:
                 break
         raise RuntimeError("devassist did not start")
 
-    def rss_mib(self) -> float:
+    def rss_mib(self, field="VmRSS") -> float:
+        """RSS in MiB; `RssAnon` is the part that is the gateway's own memory, `RssFile` the
+        pages of the binary (and libraries) it has touched."""
         for line in pathlib.Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
         return 0.0
+
+    def rss_parts(self) -> dict:
+        return {k: round(self.rss_mib(k), 1) for k in ("VmRSS", "RssAnon", "RssFile")}
+
+    def refusal_ms(self) -> list[float]:
+        """The gateway's own time for each 503 (its access log's `ms`: head read to response
+        ready), without the client's and the network's share."""
+        self.log.flush()
+        out = []
+        for line in self.log_path.read_text().splitlines():
+            try:
+                fields = json.loads(line).get("fields", {})
+            except ValueError:
+                continue
+            if fields.get("status") == 503 and "ms" in fields:
+                out.append(float(fields["ms"]))
+        return out
 
     def stop(self):
         self.proc.terminate()
@@ -205,11 +226,14 @@ def run_one(name: str, binary: str, rps: int, seconds: float, after: float, boun
                 asyncio.run(exchange(gw.addr, HEALTHY, asyncio.Event(), 5))
             time.sleep(2)
             idle = gw.rss_mib()
+            idle_parts = gw.rss_parts()
             results, healthy, peak, lag = asyncio.run(load(gw, rps, seconds))
             ended = time.time()
             time.sleep(max(0.0, after - (time.time() - ended)))
             later = gw.rss_mib()
+            later_parts = gw.rss_parts()
             alive = gw.proc.poll() is None
+            inside = gw.refusal_ms()
         finally:
             gw.stop()
     counts = {}
@@ -223,11 +247,14 @@ def run_one(name: str, binary: str, rps: int, seconds: float, after: float, boun
         "requests": len(results),
         "outcomes": counts,
         "503_ms": {"p50": pct(fast, 50), "p99": pct(fast, 99), "max": max(fast) if fast else None},
+        "503_gateway_ms": {"p50": pct(inside, 50), "p99": pct(inside, 99),
+                           "max": max(inside) if inside else None, "n": len(inside)},
         "healthy": {"asked": len(healthy), "answered_200": healthy_status.count(200),
                     "statuses": healthy_status,
                     "ms": {"p50": pct(healthy_ms, 50), "max": max(healthy_ms) if healthy_ms else None}},
         "rss_mib": {"idle": round(idle, 1), "peak": round(peak, 1), "after": round(later, 1),
-                    "after_s": after, "bound": bound},
+                    "after_s": after, "bound": bound,
+                    "idle_parts": idle_parts, "after_parts": later_parts},
         "send_lag_ms_p99": round(pct(lag, 99) * 1000, 2),
         "gateway_alive": alive,
     }
@@ -249,17 +276,22 @@ def report(results, args) -> str:
         "(each on its own connection, held open), a healthy model asked once a second. "
         f"Machine: {platform.machine()}, {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}.",
         "",
-        "| config | requests | outcomes | 503 p50 / p99 / max (ms) | healthy 200 | RSS idle / peak / +60 s (MiB) |",
-        "|---|---|---|---|---|---|",
+        "503 latency: at the client (connect to response head, Python asyncio on the same machine) "
+        "and inside the gateway (its access log: request head read to response ready).",
+        "",
+        "| config | requests | outcomes | 503 at client p50 / p99 / max (ms) | 503 in gateway p50 / p99 / max (ms) "
+        "| healthy 200 | RSS idle / peak / after (MiB) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         o = ", ".join(f"{k}: {v}" for k, v in sorted(r["outcomes"].items()))
-        f = r["503_ms"]
-        ms = " / ".join("-" if f[k] is None else f"{f[k]:.2f}" for k in ("p50", "p99", "max"))
+        def ms(f):
+            return " / ".join("-" if f[k] is None else f"{f[k]:.2f}" for k in ("p50", "p99", "max"))
         h = r["healthy"]
         m = r["rss_mib"]
-        lines.append(f"| {r['config']} | {r['requests']} | {o} | {ms} | {h['answered_200']} of {h['asked']} "
-                     f"| {m['idle']} / {m['peak']} / {m['after']} |")
+        lines.append(f"| {r['config']} | {r['requests']} | {o} | {ms(r['503_ms'])} | {ms(r['503_gateway_ms'])} "
+                     f"| {h['answered_200']} of {h['asked']} | {m['idle']} / {m['peak']} / {m['after']} "
+                     f"(+{m['after_s']:g} s) |")
     lines.append("")
     for r in results:
         lines.append(f"- {r['config']}: " + ", ".join(f"{k} {'ok' if v else 'FAILED'}" for k, v in r["checks"].items())
