@@ -274,7 +274,9 @@ def report(results, args) -> str:
         "",
         f"`make bench-overload`: {args.rps} requests/s for {args.seconds:g} s to a hung model "
         "(each on its own connection, held open), a healthy model asked once a second. "
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}; "
+        f"load average {args.load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
+        "(other work on the machine shows in the client's figures first).",
         "",
         "503 latency: at the client (connect to response head, Python asyncio on the same machine) "
         "and inside the gateway (its access log: request head read to response ready).",
@@ -309,6 +311,7 @@ def main():
     p.add_argument("--config", choices=list(CONFIGS), action="append")
     p.add_argument("--out")
     args = p.parse_args()
+    args.load_before = os.getloadavg()[0]
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     results = []
