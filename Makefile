@@ -1,5 +1,5 @@
 # One entry point for every task. The README's two commands are `make run` and `make test`.
-.PHONY: setup run test test-rust test-python lint fmt check-deploy bench bench-gateway bench-search bench-engine bench-scale
+.PHONY: setup run test test-rust test-python lint fmt check-deploy bench bench-gateway bench-search bench-engine bench-scale bench-overload
 
 CARGO ?= cargo
 PYTEST_ARGS ?= -q
@@ -64,3 +64,10 @@ bench-engine:
 bench-scale:
 	$(CARGO) build --release -p devassist --no-default-features
 	nice -n -10 .venv/bin/python bench/scale/bench_scale.py --devassist $(BENCH_BIN)/devassist --out bench/results
+
+## Overload: 1,000 RPS for 10 s at a hung model (each request on its own connection, held open)
+## while a healthy model is asked once a second, with and without a per-backend cap (~3 min):
+## 503 latency, healthy answers, RSS peak and 60 s later. Writes bench/results/overload.{md,json}.
+bench-overload:
+	$(CARGO) build --release -p devassist --no-default-features
+	nice -n -10 .venv/bin/python bench/overload/run.py --devassist $(BENCH_BIN)/devassist --out bench/results

@@ -3,11 +3,17 @@ in `bench/scale`: it takes a while to "load", can crash on request, and records 
 started listening so the benchmark can subtract the backend's own start time.
 
     fake_backend.py [--port N] [--delay S] [--stop-delay S] [--never-ready]
-                    [--events FILE] [--tokens N]
+                    [--events FILE] [--tokens N] [--grandchildren N] [--escape]
+                    [--ignore-term]
 
 `--port 0` (the default) binds any free port; the ready line
 `fake-backend listening on http://127.0.0.1:PORT` says which. `--events` gets one line per
-event: `start PID TIME`, `ready PID PORT TIME`, `stop PID TIME` (TIME = Unix seconds).
+event: `start PID TIME`, `ready PID PORT TIME`, `stop PID TIME`, `child PID TIME` (TIME = Unix
+seconds).
+
+`--grandchildren N` starts N processes that sleep (as a model server's workers would), `--escape`
+one more in a session of its own (out of the process group), and `--ignore-term` ignores
+SIGTERM: backends that a gateway must still stop completely.
 
 Requested model names pick behaviours: `crash` streams three tokens then dies, `crash-now`
 dies on receiving the request, `slow-MS` waits MS milliseconds before the first token.
@@ -19,6 +25,7 @@ import json
 import os
 import signal
 import socketserver
+import subprocess
 import sys
 import threading
 import time
@@ -113,6 +120,9 @@ def main():
     p.add_argument("--never-ready", action="store_true")
     p.add_argument("--events")
     p.add_argument("--tokens", type=int, default=4)
+    p.add_argument("--grandchildren", type=int, default=0)
+    p.add_argument("--escape", action="store_true")
+    p.add_argument("--ignore-term", action="store_true")
     a = p.parse_args()
     Handler.tokens = a.tokens
     pid = os.getpid()
@@ -123,7 +133,12 @@ def main():
         time.sleep(a.stop_delay)
         os._exit(0)
 
-    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN if a.ignore_term else on_term)
+    sleeper = [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(3600)"]
+    for i in range(a.grandchildren + (1 if a.escape else 0)):
+        escape = a.escape and i == a.grandchildren
+        child = subprocess.Popen(sleeper, start_new_session=escape)
+        log_event(a.events, "child", child.pid, f"{time.time():.6f}")
     print(f"fake-backend {pid} loading", file=sys.stderr, flush=True)
     if a.never_ready:
         while True:

@@ -8,6 +8,7 @@ mod demand;
 pub mod endpoints;
 pub mod grounding;
 pub mod guard;
+pub mod limits;
 mod listen;
 pub mod local;
 pub mod model_info;
@@ -19,6 +20,7 @@ mod status;
 pub mod surfaces;
 
 pub use build::build;
+pub use limits::ServerLimits;
 pub use state::AppState;
 
 use axum::Router;
@@ -29,28 +31,51 @@ use tokio_util::sync::CancellationToken;
 
 /// The whole HTTP application. The route table lives in each surface's `routes()`.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    app_with(state, None)
+}
+
+/// The application, with the server-wide cap on requests in progress when `in_flight` is
+/// given (inside the request-id layer, so a refused request is logged with its id).
+fn app_with(state: AppState, in_flight: Option<guard::in_flight::InFlight>) -> Router {
+    let mut routes = Router::new()
         .merge(surfaces::ollama::routes())
         .merge(surfaces::openai::routes())
         .merge(surfaces::gitlab::routes())
         .merge(surfaces::docs::routes())
         .merge(status::routes())
-        .merge(demand::routes())
+        .merge(demand::routes());
+    if let Some(limit) = in_flight {
+        routes = routes.layer(axum::middleware::from_fn_with_state(
+            limit,
+            guard::in_flight::layer,
+        ));
+    }
+    routes
         .layer(axum::middleware::from_fn(guard::request_id::layer))
         .with_state(state)
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish for at most `grace` before returning.
+/// Serves `state` on `listener` within `limits` until `shutdown` resolves, then lets
+/// in-flight requests finish for at most `grace` before returning.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
+    limits: ServerLimits,
 ) -> std::io::Result<()> {
     let stop = CancellationToken::new();
     let gateway = state.0.clone();
-    let server = listen::serve_http1(listener, app(state), stop.clone());
+    let in_flight = guard::in_flight::InFlight::new(limits.max_in_flight);
+    let server = listen::serve_http1(
+        listener,
+        app_with(state, Some(in_flight)),
+        stop.clone(),
+        listen::ConnectionLimits {
+            max_connections: limits.max_connections,
+            body_timeout: limits.body_timeout,
+        },
+    );
     let deadline = async move {
         shutdown.await;
         tracing::info!(

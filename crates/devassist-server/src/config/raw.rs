@@ -64,6 +64,18 @@ pub struct RawServer {
     /// Threads that serve requests. Default: one per core. One is cheaper per request on
     /// small machines where the engine or other services need the other cores.
     pub worker_threads: Option<usize>,
+    /// Most client connections open at once. Beyond it new connections wait in the
+    /// listen backlog until one closes. Default: from the open-file limit,
+    /// (limit − 256) / 2, between 64 and 16384.
+    pub max_connections: Option<u64>,
+    /// Most requests in progress at once, streams included. Beyond it a request is
+    /// answered at once with 503 and `Retry-After: 1`, in its API's dialect; health
+    /// endpoints and `/status` are exempt. Default: 1024 per core, at most half of
+    /// `max_connections`.
+    pub max_in_flight: Option<u64>,
+    /// Longest time a request body may take to arrive after the request head. A client
+    /// slower than that is answered 400 and disconnected. Default `30s`.
+    pub body_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -50,6 +50,11 @@ pub struct ServerSettings {
     pub models_dir: Option<PathBuf>,
     /// `None`: one per core.
     pub worker_threads: Option<usize>,
+    /// `None`: sized from the open-file limit at start-up (`crate::limits`).
+    pub max_connections: Option<usize>,
+    /// `None`: sized from the cores and `max_connections` at start-up.
+    pub max_in_flight: Option<usize>,
+    pub body_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

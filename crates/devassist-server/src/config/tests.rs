@@ -95,3 +95,60 @@ fn documented_example_is_valid() {
     }
     assert!(found > 0, "no toml examples in docs/configuration.md");
 }
+
+#[test]
+fn server_limits_are_validated() -> Result<(), ConfigError> {
+    let s = check("")?;
+    assert_eq!(
+        (s.server.max_connections, s.server.max_in_flight),
+        (None, None),
+        "sized at start-up from the descriptor limit"
+    );
+    assert_eq!(s.server.body_timeout, std::time::Duration::from_secs(30));
+    let s =
+        check("[server]\nmax_connections = 1000\nmax_in_flight = 200\nbody_timeout = \"5s\"\n")?;
+    assert_eq!(
+        (s.server.max_connections, s.server.max_in_flight),
+        (Some(1000), Some(200))
+    );
+    assert_eq!(s.server.body_timeout, std::time::Duration::from_secs(5));
+    for (text, path, message) in [
+        (
+            "max_connections = 0",
+            "server.max_connections",
+            "between 1 and",
+        ),
+        (
+            "max_in_flight = 2000000",
+            "server.max_in_flight",
+            "between 1 and",
+        ),
+        (
+            "max_connections = 10\nmax_in_flight = 20",
+            "server.max_in_flight",
+            "must not exceed server.max_connections (10)",
+        ),
+        (
+            "body_timeout = \"0s\"",
+            "server.body_timeout",
+            "greater than 0",
+        ),
+        (
+            "body_timeout = \"soon\"",
+            "server.body_timeout",
+            "not a duration",
+        ),
+        ("max_in_flight = -1", "server.max_in_flight", ""),
+    ] {
+        let Err(err) = check(&format!("[server]\n{text}\n")) else {
+            panic!("accepted: {text}");
+        };
+        assert!(
+            err.problems
+                .iter()
+                .any(|p| p.path == path && p.message.contains(message)),
+            "{text}: {err}"
+        );
+    }
+    Ok(())
+}

@@ -49,6 +49,7 @@ pub fn validate(
         Duration::from_secs(30),
         &mut p,
     );
+    let limits = server_limits(&raw.server, &mut p);
 
     let level = raw.log.level.unwrap_or_else(|| "info".into());
     if tracing_level_invalid(&level) {
@@ -153,6 +154,9 @@ pub fn validate(
             shutdown_grace,
             models_dir: raw.server.models_dir.map(Into::into),
             worker_threads: raw.server.worker_threads,
+            max_connections: limits.0,
+            max_in_flight: limits.1,
+            body_timeout: limits.2,
         },
         log: LogSettings { level, format },
         backends,
@@ -373,6 +377,50 @@ fn model(
         capabilities,
         context_length,
     })
+}
+
+/// `server.max_connections`, `server.max_in_flight` and `server.body_timeout`.
+fn server_limits(
+    raw: &super::raw::RawServer,
+    p: &mut impl FnMut(String, String),
+) -> (Option<usize>, Option<usize>, Duration) {
+    const MOST: u64 = 1_000_000;
+    let mut count = |key: &str, value: Option<u64>| {
+        let v = value?;
+        if v == 0 || v > MOST {
+            p(
+                format!("server.{key}"),
+                format!("must be between 1 and {MOST}"),
+            );
+            return None;
+        }
+        usize::try_from(v).ok()
+    };
+    let connections = count("max_connections", raw.max_connections);
+    let in_flight = count("max_in_flight", raw.max_in_flight);
+    if let (Some(c), Some(f)) = (connections, in_flight)
+        && f > c
+    {
+        p(
+            "server.max_in_flight".into(),
+            format!(
+                "must not exceed server.max_connections ({c}): each request needs a connection"
+            ),
+        );
+    }
+    let body_timeout = duration(
+        raw.body_timeout.as_deref(),
+        "server.body_timeout",
+        Duration::from_secs(30),
+        p,
+    );
+    if body_timeout.is_zero() {
+        p(
+            "server.body_timeout".into(),
+            "must be greater than 0".into(),
+        );
+    }
+    (connections, in_flight, body_timeout)
 }
 
 pub(super) fn duration(

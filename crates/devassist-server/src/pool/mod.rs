@@ -17,6 +17,7 @@ pub mod process;
 pub mod provider;
 mod ready;
 mod stats;
+pub mod supervise;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

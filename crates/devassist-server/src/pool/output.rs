@@ -1,6 +1,7 @@
 //! A child's stdout and stderr: every line goes to devassist's log (target
 //! `devassist::backend`, with the backend's name), the last lines are kept for error
-//! messages, and a line announcing readiness is reported once.
+//! messages, a line announcing readiness is reported once, and the supervisor's report of
+//! the backend's pid is taken out of the stream.
 //!
 //! The readers drain both pipes for the child's whole life so it never blocks on a full pipe.
 
@@ -8,7 +9,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 const TAIL_LINES: usize = 40;
@@ -59,6 +60,8 @@ pub type ReadyLine = String;
 pub struct Output {
     pub tail: Arc<LogTail>,
     readers: Vec<JoinHandle<()>>,
+    /// Where the supervisor's pid line goes, when the child is a supervisor.
+    pid: Option<watch::Sender<Option<u32>>>,
 }
 
 impl Output {
@@ -66,7 +69,16 @@ impl Output {
         Self {
             tail: Arc::new(LogTail::default()),
             readers: Vec::new(),
+            pid: None,
         }
+    }
+
+    /// The child is the supervisor: pipes read from now on look for its report of the
+    /// backend's pid (`supervise::PID_LINE`), which is neither logged nor kept.
+    pub fn watch_supervisor(&mut self) -> watch::Receiver<Option<u32>> {
+        let (tx, rx) = watch::channel(None);
+        self.pid = Some(tx);
+        rx
     }
 
     /// Reads `pipe` line by line until it closes. Lines containing `ready` are sent on
@@ -81,6 +93,7 @@ impl Output {
     ) {
         let tail = self.tail.clone();
         let backend = backend.to_string();
+        let pid = self.pid.clone();
         self.readers.push(tokio::spawn(async move {
             let mut lines = BufReader::new(pipe).lines();
             loop {
@@ -92,6 +105,13 @@ impl Output {
                         break;
                     }
                 };
+                if let Some(tx) = &pid
+                    && let Some(reported) = super::supervise::reported_pid(&line)
+                {
+                    tracing::debug!(target: "devassist::backend", backend = %backend, pid = reported, "Backend started under its supervisor");
+                    tx.send_replace(Some(reported));
+                    continue;
+                }
                 tracing::info!(target: "devassist::backend", backend = %backend, stream, "{line}");
                 if let Some(rest) = ready
                     .as_deref()

@@ -2,22 +2,44 @@
 //! `vllm serve`, `ollama serve`): spawn, learn the address, keep the last lines of output
 //! for error messages, stop gracefully, and never leave one behind.
 //!
-//! No orphans: each child leads its own process group, which is signalled as a whole when
-//! it stops (a wrapper script's children stop too), and on Linux the kernel sends the child
-//! SIGTERM when devassist dies, even by SIGKILL (`PR_SET_PDEATHSIG`). The engine also exits
-//! when its stdin closes. Ports and readiness are in `ready.rs`.
+//! No orphans: in the gateway each child runs under the supervisor (`supervise.rs`, this
+//! binary's `supervise` mode), which puts it in its own process group, adopts whatever it
+//! leaves behind, and kills all of it when the gateway asks or dies, even by SIGKILL. Without
+//! a supervisor (set with [`supervise_with`]; the server's own tests run without one) the
+//! child leads its own process group, which is signalled as a whole when it stops, but a
+//! gateway killed with SIGKILL leaves it running. The engine also exits when its stdin
+//! closes. Ports and readiness are in `ready.rs`.
 
 use super::output::{Output, ReadyLine};
 use super::ready::{self, PORT_ATTEMPTS, with_port};
+use super::supervise;
 use devassist_core::GatewayError;
+use nix::sys::signal::Signal;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 pub use super::output::LogTail;
+
+/// The supervisor program (this binary), once the gateway has said which it is.
+static SUPERVISOR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Runs every backend process started from now on under `program`'s `supervise` mode
+/// (the devassist binary). Called once at start-up; later calls are ignored.
+pub fn supervise_with(program: PathBuf) {
+    let _ = SUPERVISOR.set(program);
+}
+
+/// How long the gateway waits for the supervisor to exit after asking it to kill everything,
+/// before it kills the backend's group and the supervisor itself.
+const KILL_WAIT: Duration = Duration::from_secs(2);
+
+/// How long after its start the supervisor may take to report the backend's pid.
+const PID_WAIT: Duration = Duration::from_secs(1);
 
 /// How to run one backend process. `{port}` in `args`, `env` values, `url` and `ready_url`
 /// is replaced by a port devassist picks for each start.
@@ -54,11 +76,14 @@ impl ProcessSpec {
 
 /// A running child.
 pub struct Running {
+    /// The backend process, or its supervisor.
     child: Child,
     /// Held open; the engine exits when it closes.
     stdin: Option<ChildStdin>,
     /// The child's process group (its own pid).
     group: Option<i32>,
+    /// With a supervisor: the backend's pid, once the supervisor has reported it.
+    supervised: Option<watch::Receiver<Option<u32>>>,
     pub base_url: String,
     output: Output,
 }
@@ -116,28 +141,34 @@ async fn start_once(
     port: Option<u16>,
     deadline: Instant,
 ) -> Result<Running, Failure> {
-    let mut cmd = Command::new(&spec.program);
+    let supervisor = SUPERVISOR.get();
+    let mut cmd = match supervisor {
+        Some(program) => supervise::command(program, &spec.program),
+        None => Command::new(&spec.program),
+    };
     cmd.args(spec.args.iter().map(|a| with_port(a, port)))
         .envs(spec.env.iter().map(|(k, v)| (k, with_port(v, port))))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    #[cfg(unix)]
-    cmd.process_group(0);
-    #[cfg(target_os = "linux")]
-    die_with_parent(&mut cmd);
+        // A supervisor killed outright could not take the backend with it: it is asked to.
+        .kill_on_drop(supervisor.is_none())
+        // Its own group: a Ctrl-C meant for the gateway does not reach the backend, which
+        // keeps serving the requests the gateway is draining.
+        .process_group(0);
     if let Some(dir) = &spec.cwd {
         cmd.current_dir(dir);
     }
     let mut child = cmd.spawn().map_err(|e| {
+        let program = supervisor.map_or(spec.program.as_path(), PathBuf::as_path);
         Failure::Other(start_error(
             name,
-            format!("cannot run {}: {e}", spec.program.display()),
+            format!("cannot run {}: {e}", program.display()),
         ))
     })?;
     let (found, mut lines) = mpsc::unbounded_channel();
     let mut output = Output::new();
+    let supervised = supervisor.map(|_| output.watch_supervisor());
     if let Some(out) = child.stdout.take() {
         output.read(name, "stdout", out, spec.ready_line.clone(), found.clone());
     }
@@ -148,6 +179,7 @@ async fn start_once(
         stdin: child.stdin.take(),
         group: child.id().and_then(|p| i32::try_from(p).ok()),
         child,
+        supervised,
         base_url: String::new(),
         output,
     };
@@ -155,6 +187,7 @@ async fn start_once(
     match ready.await {
         Ok(Ok(url)) => {
             running.base_url = url;
+            running.backend_pid_reported().await;
             Ok(running)
         }
         Ok(Err(Exit::Died(status))) => {
@@ -193,8 +226,20 @@ enum Exit {
 }
 
 impl Running {
+    /// The backend's pid (not its supervisor's).
     pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+        match &self.supervised {
+            Some(reported) => *reported.borrow(),
+            None => self.child.id(),
+        }
+    }
+
+    /// Waits (briefly) for the supervisor's report of the backend's pid: it is written right
+    /// after the start, but on stderr, which is read apart from the ready line on stdout.
+    async fn backend_pid_reported(&mut self) {
+        if let Some(reported) = &mut self.supervised {
+            let _ = tokio::time::timeout(PID_WAIT, reported.wait_for(Option::is_some)).await;
+        }
     }
 
     pub fn tail(&self) -> &LogTail {
@@ -267,10 +312,14 @@ impl Running {
     }
 
     /// Asks the child to exit (stdin closed, SIGTERM to its group), then kills the group
-    /// after `grace`.
+    /// after `grace`. A supervised backend is stopped through its supervisor, which kills
+    /// whatever is left below it.
     pub async fn stop(mut self, grace: Duration) {
         drop(self.stdin.take());
-        self.signal_group(nix::sys::signal::Signal::SIGTERM);
+        if self.supervised.is_some() {
+            return self.stop_supervised(grace).await;
+        }
+        self.signal_group(Signal::SIGTERM);
         if tokio::time::timeout(grace, self.child.wait())
             .await
             .is_err()
@@ -283,14 +332,48 @@ impl Running {
         self.kill_group();
     }
 
-    fn signal_group(&self, signal: nix::sys::signal::Signal) {
+    async fn stop_supervised(mut self, grace: Duration) {
+        if !grace.is_zero() {
+            // The supervisor passes it on to the backend's group.
+            self.signal_group(Signal::SIGTERM);
+            if tokio::time::timeout(grace, self.child.wait()).await.is_ok() {
+                return;
+            }
+            tracing::warn!(pid = ?self.pid(), "Backend did not stop within its grace period: killing it");
+        }
+        self.signal_group(supervise::KILL_NOW);
+        if tokio::time::timeout(KILL_WAIT, self.child.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!(pid = ?self.pid(), "The backend's supervisor did not exit: killing both");
+            self.signal_backend_group(Signal::SIGKILL);
+            let _ = self.child.start_kill();
+            let _ = self.child.wait().await;
+        }
+    }
+
+    fn signal_group(&self, signal: Signal) {
         if let Some(g) = self.group {
             let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(g), signal);
         }
     }
 
+    /// The supervised backend's own process group (its pid), when it was reported.
+    fn signal_backend_group(&self, signal: Signal) {
+        if let Some(pid) = self.pid().and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), signal);
+        }
+    }
+
     fn kill_group(&mut self) {
-        self.signal_group(nix::sys::signal::Signal::SIGKILL);
+        if self.supervised.is_some() {
+            // Not the supervisor itself: it must live to kill what the backend left.
+            self.signal_group(supervise::KILL_NOW);
+            self.signal_backend_group(Signal::SIGKILL);
+            return;
+        }
+        self.signal_group(Signal::SIGKILL);
         let _ = self.child.start_kill();
     }
 }
@@ -301,35 +384,5 @@ impl Drop for Running {
         if matches!(self.child.try_wait(), Ok(None)) {
             self.kill_group();
         }
-    }
-}
-
-/// Makes the kernel send the child SIGTERM when devassist dies, even by SIGKILL, so a
-/// crashed or killed gateway leaves no backend behind. SIGTERM rather than SIGKILL so that
-/// servers with worker processes (vLLM, Ollama) stop their workers too.
-///
-/// The signal follows the thread that spawned the child: children are spawned from tokio
-/// worker threads, which live as long as the runtime.
-#[cfg(target_os = "linux")]
-#[expect(
-    unsafe_code,
-    reason = "`pre_exec` is unsafe because its closure runs between fork and exec, where only \
-              async-signal-safe calls are allowed; the closure makes two raw syscalls \
-              (prctl, getppid) and allocates nothing"
-)]
-fn die_with_parent(cmd: &mut Command) {
-    use nix::errno::Errno;
-    let parent = nix::unistd::getpid();
-    // SAFETY: the closure only calls prctl(2) and getppid(2), both async-signal-safe, and
-    // builds its error from a raw errno without allocating.
-    unsafe {
-        cmd.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)?;
-            // devassist may have died between fork and prctl: then no signal would come.
-            if nix::unistd::getppid() != parent {
-                return Err(Errno::ESRCH.into());
-            }
-            Ok(())
-        });
     }
 }

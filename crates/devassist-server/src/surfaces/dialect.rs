@@ -81,3 +81,78 @@ impl OpenAiDialect {
         }})
     }
 }
+
+/// The API a request path belongs to, for answers given before or without a surface's
+/// handler (the server-wide in-flight cap; fallbacks): the one place that maps a path to a
+/// dialect. Paths no surface owns get OpenAI's shape, the one most clients understand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Ollama,
+    OpenAi,
+    GitLab,
+}
+
+impl Surface {
+    pub fn for_path(path: &str) -> Surface {
+        // GitLab's AI Gateway routes (surfaces/gitlab/mod.rs), some of them under `/v1/`.
+        let gitlab = [
+            "/v2/",
+            "/v3/",
+            "/v4/",
+            "/monitoring/",
+            "/v1/search/gitlab-docs",
+        ]
+        .iter()
+        .any(|p| path.starts_with(p))
+            || path
+                .strip_prefix("/v1/chat/")
+                .is_some_and(|rest| rest != "completions");
+        if gitlab {
+            Surface::GitLab
+        } else if path.starts_with("/v1/") {
+            Surface::OpenAi
+        } else if path == "/" || path.starts_with("/api/") {
+            Surface::Ollama
+        } else {
+            Surface::OpenAi
+        }
+    }
+
+    /// `err` in this surface's dialect.
+    pub fn error_response(self, err: GatewayError) -> Response {
+        match self {
+            Surface::Ollama => OllamaDialect::error_response(err),
+            Surface::OpenAi => OpenAiDialect::error_response(err),
+            Surface::GitLab => crate::surfaces::gitlab::GitLabDialect::error_response(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod surface_tests {
+    use super::Surface;
+
+    #[test]
+    fn every_path_has_one_dialect() {
+        for (path, surface) in [
+            ("/", Surface::Ollama),
+            ("/api/generate", Surface::Ollama),
+            ("/api/chat", Surface::Ollama),
+            ("/v1/chat/completions", Surface::OpenAi),
+            ("/v1/completions", Surface::OpenAi),
+            ("/v1/embeddings", Surface::OpenAi),
+            ("/v1/models/some/model", Surface::OpenAi),
+            ("/v1/search/docs", Surface::OpenAi),
+            ("/v1/chat/agent", Surface::GitLab),
+            ("/v1/chat/documentation", Surface::GitLab),
+            ("/v1/search/gitlab-docs", Surface::GitLab),
+            ("/v2/code/completions", Surface::GitLab),
+            ("/v3/code/completions", Surface::GitLab),
+            ("/v4/code/suggestions", Surface::GitLab),
+            ("/monitoring/healthz", Surface::GitLab),
+            ("/nowhere", Surface::OpenAi),
+        ] {
+            assert_eq!(Surface::for_path(path), surface, "{path}");
+        }
+    }
+}

@@ -7,3 +7,4 @@ pub mod docs;
 pub mod engine;
 pub mod serve;
 pub mod status;
+pub mod supervise;

@@ -1,6 +1,8 @@
-//! `devassist serve`: load the configuration, set up logging, bind, serve until SIGTERM or
-//! SIGINT, then drain within the grace period.
+//! `devassist serve`: load the configuration, set up logging, raise the open-file limit and
+//! size the server's limits from it, bind, serve until SIGTERM or SIGINT, then drain within
+//! the grace period.
 
+use devassist_server::ServerLimits;
 use devassist_server::config::{self, LogFormat, Settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +43,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
         settings.server.models_dir = Some(dir);
     }
     init_logging(&settings);
+    let limits = server_limits(&settings);
+    supervise_backends();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
     if let Some(n) = settings.server.worker_threads {
@@ -53,7 +57,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(settings)) {
+    match runtime.block_on(serve(settings, limits)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "Gateway stopped with an error");
@@ -63,7 +67,52 @@ pub fn run(args: ServeArgs) -> ExitCode {
     }
 }
 
-async fn serve(mut settings: Settings) -> Result<(), String> {
+/// Raises the open-file soft limit to the hard limit, then sizes the caps from it.
+fn server_limits(settings: &Settings) -> ServerLimits {
+    let (nofile, err) = devassist_server::limits::raise_nofile();
+    if let Some(e) = err {
+        tracing::warn!(soft = nofile.soft, hard = nofile.hard, error = %e, "Cannot raise the open-file limit");
+    } else {
+        tracing::info!(
+            before = nofile.before,
+            soft = nofile.soft,
+            hard = nofile.hard,
+            "Open-file limit"
+        );
+    }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let limits = ServerLimits::resolve(&settings.server, nofile.soft, cores);
+    tracing::info!(
+        max_connections = limits.max_connections,
+        max_in_flight = limits.max_in_flight,
+        body_timeout_s = limits.body_timeout.as_secs_f64(),
+        "Server limits"
+    );
+    if limits.descriptors_needed() > nofile.soft {
+        tracing::warn!(
+            needed = limits.descriptors_needed(),
+            limit = nofile.soft,
+            "server.max_connections and server.max_in_flight may need more file descriptors \
+             than the open-file limit allows: lower them or raise the hard limit (LimitNOFILE=)"
+        );
+    }
+    limits
+}
+
+/// Backend processes run under this binary's `supervise` mode, so that none outlives the
+/// gateway.
+fn supervise_backends() {
+    match std::env::current_exe() {
+        Ok(program) => devassist_server::pool::process::supervise_with(program),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "Cannot find the devassist binary: backend processes run unsupervised and may \
+             outlive a gateway killed with SIGKILL"
+        ),
+    }
+}
+
+async fn serve(mut settings: Settings, limits: ServerLimits) -> Result<(), String> {
     let engine = engine_command();
     let mut state =
         devassist_server::build(&settings, engine.as_ref()).map_err(|e| e.to_string())?;
@@ -83,6 +132,7 @@ async fn serve(mut settings: Settings) -> Result<(), String> {
         listener,
         shutdown_signal(),
         settings.server.shutdown_grace,
+        limits,
     )
     .await
     .map_err(|e| e.to_string())
