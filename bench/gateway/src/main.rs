@@ -52,6 +52,14 @@ enum Cmd {
         /// so other work on a shared machine does not swamp sub-millisecond figures.
         #[arg(long)]
         realtime: bool,
+        /// Only the fixed-rate phases (direct, devassist and its Ollama surface interleaved;
+        /// LiteLLM after them): the added-latency figures in a couple of minutes.
+        #[arg(long)]
+        latency_only: bool,
+        /// An OpenAI-compatible upstream (base URL, e.g. nginx serving a fixed answer) to
+        /// use instead of the built-in mock; needs --latency-only.
+        #[arg(long)]
+        upstream: Option<String>,
     },
     /// Render gateway.md again from a saved gateway.json (after changing the page layout).
     Render {
@@ -132,6 +140,8 @@ fn main() -> ExitCode {
             out,
             quick,
             realtime,
+            latency_only,
+            upstream,
         } => {
             let opts = plan::Options {
                 devassist,
@@ -141,6 +151,8 @@ fn main() -> ExitCode {
                 out,
                 quick,
                 realtime,
+                latency_only,
+                upstream,
             };
             multi_thread().and_then(|rt| {
                 rt.block_on(async {

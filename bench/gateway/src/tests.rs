@@ -2,12 +2,14 @@
 //! figure the benchmark prints is wrong.
 
 use crate::BoxError;
+use crate::load::Summary;
 use crate::load::rate::{self, RateRun};
 use crate::load::streams::{self, StreamRun};
 use crate::load::{Target, client};
 use crate::mock::{self, MockSettings};
-use crate::plan::endpoint_target;
+use crate::plan::{Endpoint, endpoint_target, interleaved};
 use crate::procstat;
+use crate::report::{Machine, RatePoint, Report, Round};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -121,6 +123,158 @@ async fn a_stream_without_its_end_marker_fails() -> Result<(), BoxError> {
     assert_eq!(r.streams_ok, 0);
     assert!(r.streams_failed >= 2, "{r:?}");
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_slices_count_every_request_once() -> Result<(), BoxError> {
+    let base = start_mock(4, Duration::from_millis(5)).await?;
+    let target = endpoint_target(&base, false, None, false)?;
+    let (c, run) = (client(), rate_run(200.0, 0.5));
+    let (a, b) = (
+        rate::record(&c, &target, run).await?,
+        rate::record(&c, &target, run).await?,
+    );
+    let (ra, rb) = (a.result(200.0), b.result(200.0));
+    let mut all = rate::Recorded::empty()?;
+    all.merge(&a)?;
+    all.merge(&b)?;
+    let r = all.result(200.0);
+    assert_eq!((ra.ok, rb.ok), (100, 100), "{ra:?} {rb:?}");
+    assert_eq!(r.ok, 200);
+    assert_eq!(r.latency.count, 200);
+    assert!((r.duration_s - 1.0).abs() < 1e-9, "{r:?}");
+    assert!((r.achieved_rps - 200.0).abs() < 1e-6, "{r:?}");
+    let (lo, hi) = (
+        ra.service.p50_us.min(rb.service.p50_us),
+        ra.service.p50_us.max(rb.service.p50_us),
+    );
+    assert!(r.service.p50_us >= lo && r.service.p50_us <= hi, "{r:?}");
+    assert!((r.latency.max_us - ra.latency.max_us.max(rb.latency.max_us)).abs() < 1e-9);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interleaved_targets_get_one_slice_per_round_and_every_request_merged()
+-> Result<(), BoxError> {
+    let base = start_mock(4, Duration::from_millis(5)).await?;
+    let endpoint = |label| Endpoint {
+        label,
+        interleave: true,
+        base: base.clone(),
+        pid: None,
+        bearer: None,
+        ollama: false,
+    };
+    let (a, b) = (endpoint("direct"), endpoint("again"));
+    let points = interleaved(
+        &client(),
+        &[&a, &b],
+        200.0,
+        Duration::from_millis(900),
+        3,
+        Duration::from_millis(100),
+        &[],
+    )
+    .await?;
+    assert_eq!(points.len(), 2);
+    for p in &points {
+        assert_eq!(p.rounds.len(), 3, "{p:?}");
+        assert_eq!(
+            p.rounds.iter().map(|r| r.round).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        // 0.3 s slices at 200 RPS, the slice's own warm-up not counted.
+        assert!(p.rounds.iter().all(|r| r.service.count == 60), "{p:?}");
+        assert_eq!(p.result.ok, 180, "{p:?}");
+        assert_eq!(p.result.errors.total(), 0);
+    }
+    Ok(())
+}
+
+fn summary(p50_us: f64, p99_us: f64) -> Summary {
+    Summary {
+        count: 1000,
+        mean_us: p50_us,
+        p50_us,
+        p90_us: p50_us,
+        p99_us,
+        p999_us: p99_us,
+        max_us: p99_us,
+    }
+}
+
+/// A fixed-rate point whose latency from the due time is `service + lag`.
+fn point(target: &str, service: (f64, f64), lag: (f64, f64)) -> RatePoint {
+    let latency = summary(service.0 + lag.0, service.1 + lag.1);
+    let (service, lag) = (summary(service.0, service.1), summary(lag.0, lag.1));
+    RatePoint {
+        target: target.to_owned(),
+        result: rate::RateResult {
+            target_rps: 1000.0,
+            duration_s: 10.0,
+            sent: 10_000,
+            ok: 10_000,
+            errors: rate::Errors::default(),
+            error_rate: 0.0,
+            achieved_rps: 1000.0,
+            latency,
+            service,
+            lag,
+        },
+        usage: None,
+        rounds: vec![Round {
+            round: 1,
+            latency,
+            service,
+            lag,
+        }],
+    }
+}
+
+/// The published run at 1,000 RPS: 13 µs through devassist from the send, but the load
+/// generator dispatched 12 µs faster during devassist's phase, and "added" (then counted
+/// from the due time) came out as +0.001 ms.
+#[test]
+fn added_latency_leaves_out_the_load_generators_lag() {
+    let report = Report {
+        machine: Machine::describe(),
+        started: String::new(),
+        duration_s: 0.0,
+        devassist_version: String::new(),
+        git_commit: None,
+        litellm_version: None,
+        litellm_workers: 0,
+        quick: false,
+        realtime: false,
+        latency_only: true,
+        upstream: None,
+        timeout_ms: 1000,
+        stream_chunks: 0,
+        stream_interval_ms: 0,
+        fixed: vec![
+            point("direct", (29.0, 64.0), (30.0, 50.0)),
+            point("devassist", (42.0, 140.0), (17.0, 42.0)),
+        ],
+        streams: Vec::new(),
+        soak: None,
+        soak_s: 0.0,
+        search: Vec::new(),
+        loadavg_end: None,
+    };
+    let md = crate::markdown::render(&report);
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| 1000 | devassist |"))
+        .unwrap_or_default();
+    assert!(
+        row.contains("| +0.013 (+0.013 … +0.013) |"),
+        "added p50 from send: {row}"
+    );
+    assert!(
+        row.contains("| +0.076 (+0.076 … +0.076) |"),
+        "added p99 from send: {row}"
+    );
+    assert!(!row.contains("+0.001"), "{row}");
 }
 
 #[test]
