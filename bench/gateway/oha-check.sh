@@ -9,7 +9,8 @@
 #       [--no-harness]
 #
 # Needs oha (`cargo install oha --locked`), nginx (`apt-get install nginx-light`) and
-# python3. `make bench-oha` builds the binaries and runs it (~6 min).
+# python3 (bench/gateway/oha_summary.py does the arithmetic). `make bench-oha` builds the
+# binaries and runs it (~6 min).
 set -euo pipefail
 
 ROUNDS=5 DURATION=10 RATE=1000 CONNECTIONS=32 REALTIME=0 HARNESS=1
@@ -159,26 +160,23 @@ for s in chat stream; do
     done
 done
 
+# CSV: one line per answered request, so the rounds of a target can be pooled into one set
+# of percentiles, as bench-gateway merges its slices.
 oha_run() { # scenario target seconds outfile
     "${RT[@]}" "$OHA" -c "$CONNECTIONS" -q "$RATE" -z "${3}s" -w --latency-correction --no-tui \
-        --output-format json -m POST -T application/json -d "$(body "$1")" "$(url "$1" "$2")" >"$4"
+        --output-format csv -m POST -T application/json -d "$(body "$1")" "$(url "$1" "$2")" >"$4"
 }
 
+HERE=$(dirname "$0")
 echo "oha-check: oha -c $CONNECTIONS -q $RATE --latency-correction, ${DURATION} s per run, $ROUNDS rounds, direct and devassist alternating" >&2
 for s in chat stream; do
-    for t in direct devassist; do oha_run $s $t 2 "$WORK/warmup.json"; done
+    for t in direct devassist; do oha_run $s $t 2 "$WORK/warmup.csv"; done
     for r in $(seq "$ROUNDS"); do
         # ABBA: neither target always runs first.
         if ((r % 2)); then order="direct devassist"; else order="devassist direct"; fi
         for t in $order; do
-            oha_run $s $t "$DURATION" "$WORK/oha-$s-$t-$r.json"
-            python3 - "$WORK/oha-$s-$t-$r.json" "$s" "$t" "$r" <<'EOF' >&2
-import json, sys
-x = json.load(open(sys.argv[1]))
-p = x["latencyPercentiles"]
-print(f"  {sys.argv[2]:<6} round {sys.argv[4]} {sys.argv[3]:<9} p50 {p['p50']*1e3:.3f} ms  p99 {p['p99']*1e3:.3f} ms  "
-      f"status {x['statusCodeDistribution']} errors {x['errorDistribution']}")
-EOF
+            oha_run $s $t "$DURATION" "$WORK/oha-$s-$t-$r.csv"
+            python3 "$HERE/oha_summary.py" round "$WORK/oha-$s-$t-$r.csv" $s $t "$r" >&2
         done
     done
 done
@@ -191,110 +189,4 @@ if [[ $HARNESS == 1 ]]; then
         "${rt_flag[@]}" --out "$WORK/harness" >&2
 fi
 
-mkdir -p "$OUT"
-python3 - "$WORK" "$ROUNDS" "$RATE" "$CONNECTIONS" "$DURATION" "$REALTIME" "$OUT" <<'EOF'
-import json, os, statistics, sys, time
-
-work, rounds, rate, conns, duration, realtime, out = sys.argv[1:8]
-rounds = int(rounds)
-rate = float(rate)
-
-def oha(s, t, r):
-    x = json.load(open(os.path.join(work, f"oha-{s}-{t}-{r}.json")))
-    p = x["latencyPercentiles"]
-    codes = x["statusCodeDistribution"]
-    ok = codes.get("200", 0)
-    bad = sum(v for k, v in codes.items() if k != "200") + sum(x["errorDistribution"].values())
-    return {"p50_ms": p["p50"] * 1e3, "p99_ms": p["p99"] * 1e3, "ok": ok, "errors": bad}
-
-def spread(xs):
-    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)}
-
-report = {
-    "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    "loadavg": open("/proc/loadavg").read().split()[:3],
-    "rate": rate, "connections": int(conns), "duration_s": float(duration),
-    "rounds": rounds, "realtime": realtime == "1", "oha": {}, "harness": None,
-}
-for s in ("chat", "stream"):
-    runs = {t: [oha(s, t, r) for r in range(1, rounds + 1)] for t in ("direct", "devassist")}
-    added = {q: [g[q] - d[q] for d, g in zip(runs["direct"], runs["devassist"])] for q in ("p50_ms", "p99_ms")}
-    report["oha"][s] = {
-        "runs": runs,
-        "direct": {q: spread([x[q] for x in runs["direct"]]) for q in ("p50_ms", "p99_ms")},
-        "devassist": {q: spread([x[q] for x in runs["devassist"]]) for q in ("p50_ms", "p99_ms")},
-        "added": {q: spread(v) for q, v in added.items()},
-        "errors": sum(x["errors"] for t in runs for x in runs[t]),
-    }
-
-hpath = os.path.join(work, "harness", "gateway.json")
-if os.path.exists(hpath):
-    h = json.load(open(hpath))
-    pts = {(p["target"], p["result"]["target_rps"]): p for p in h["fixed"]}
-    d, g = pts.get(("direct", rate)), pts.get(("devassist", rate))
-    if d and g:
-        def add(kind, q):
-            return (g["result"][kind][q] - d["result"][kind][q]) / 1e3
-        def per_round(kind, q):
-            return [(a[kind][q] - b[kind][q]) / 1e3 for a, b in zip(g["rounds"], d["rounds"])]
-        report["harness"] = {
-            kind: {
-                "direct": {q: d["result"][kind][q] / 1e3 for q in ("p50_us", "p99_us")},
-                "devassist": {q: g["result"][kind][q] / 1e3 for q in ("p50_us", "p99_us")},
-                "added": {q: add(kind, q) for q in ("p50_us", "p99_us")},
-                "added_rounds": {q: spread(per_round(kind, q)) for q in ("p50_us", "p99_us")},
-            }
-            for kind in ("service", "latency")
-        }
-
-def f(x):
-    return f"{x:+.3f}"
-
-def rng(sp):
-    return f"{f(sp['median'])} ({f(sp['min'])} … {f(sp['max'])})"
-
-lines = [
-    "# Independent check: oha vs bench-gateway, direct vs through devassist",
-    "",
-    f"Generated by `make bench-oha` (bench/gateway/oha-check.sh) on {report['generated']}; load average "
-    f"{' '.join(report['loadavg'])} at the end. Do not edit by hand.",
-    "",
-    f"- Upstream: nginx (one worker) answering a fixed `chat.completion` body, or a 16-chunk SSE stream all at once; "
-    f"devassist (release build, `[log] level = \"warn\"`) with one `openai` backend per answer.",
-    f"- oha: `-c {conns} -q {rate:.0f} --latency-correction -z {duration}s`, open loop, each latency counted from the time "
-    f"its request was released by oha's rate limiter; {rounds} rounds, direct and devassist alternating (ABBA).",
-    f"- Scheduling: {'nginx, devassist, oha and bench-gateway under SCHED_RR priority 1' if report['realtime'] else 'normal priority'}; "
-    f"everything shares the machine's cores.",
-    "",
-    "Latencies in ms: medians over the rounds, with the lowest and highest round in brackets.",
-    "",
-    "| tool | answer | direct p50 | devassist p50 | added p50 | direct p99 | devassist p99 | added p99 | errors |",
-    "|---|---|---|---|---|---|---|---|---|",
-]
-for s in ("chat", "stream"):
-    o = report["oha"][s]
-    lines.append(
-        f"| oha | {'JSON' if s == 'chat' else 'SSE, 16 chunks'} | {o['direct']['p50_ms']['median']:.3f} | {o['devassist']['p50_ms']['median']:.3f} | "
-        f"{rng(o['added']['p50_ms'])} | {o['direct']['p99_ms']['median']:.3f} | {o['devassist']['p99_ms']['median']:.3f} | "
-        f"{rng(o['added']['p99_ms'])} | {o['errors']} |"
-    )
-hh = report["harness"]
-if hh:
-    for kind, label in (("service", "from send"), ("latency", "from due time")):
-        k = hh[kind]
-        lines.append(
-            f"| bench-gateway, {label} | JSON | {k['direct']['p50_us']:.3f} | {k['devassist']['p50_us']:.3f} | "
-            f"{f(k['added']['p50_us'])} (rounds {f(k['added_rounds']['p50_us']['min'])} … {f(k['added_rounds']['p50_us']['max'])}) | "
-            f"{k['direct']['p99_us']:.3f} | {k['devassist']['p99_us']:.3f} | "
-            f"{f(k['added']['p99_us'])} (rounds {f(k['added_rounds']['p99_us']['min'])} … {f(k['added_rounds']['p99_us']['max'])}) | – |"
-        )
-    lines += [
-        "",
-        f"bench-gateway ran `run --latency-only --upstream` against the same nginx, its {rate:.0f} RPS phase: its own "
-        "interleaved rounds, all rounds merged into one histogram per target.",
-    ]
-text = "\n".join(lines) + "\n"
-open(os.path.join(out, "oha-check.md"), "w").write(text)
-json.dump(report, open(os.path.join(out, "oha-check.json"), "w"), indent=2)
-print(text)
-EOF
+python3 "$HERE/oha_summary.py" report "$WORK" "$OUT" "$ROUNDS" "$RATE" "$CONNECTIONS" "$DURATION" "$REALTIME"

@@ -85,6 +85,9 @@ enum Cmd {
         rps: f64,
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         duration: Duration,
+        /// Keep-alive connections the requests are spread over, in turn.
+        #[arg(long, default_value_t = load::CONNECTIONS)]
+        connections: usize,
         #[command(flatten)]
         shape: Shape,
     },
@@ -168,6 +171,7 @@ fn main() -> ExitCode {
             url,
             rps,
             duration,
+            connections,
             shape,
         } => multi_thread().and_then(|rt| {
             rt.block_on(async {
@@ -179,7 +183,7 @@ fn main() -> ExitCode {
                     timeout: plan::TIMEOUT,
                     max_in_flight: 4096,
                 };
-                let r = load::rate::run(&load::client(), &target, run).await?;
+                let r = load::rate::run(&load::Clients::new(connections), &target, run).await?;
                 println!("{}", serde_json::to_string_pretty(&r)?);
                 Ok(())
             })

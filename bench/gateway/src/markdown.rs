@@ -85,7 +85,7 @@ fn header(s: &mut String, r: &Report) {
     );
     let _ = writeln!(
         s,
-        "- *Added* = through the gateway minus direct, per percentile, at the same rate, measured from the actual send: the load generator's own lag (due → sent) is not the gateway's, and it moves by as much as a gateway hop costs. At fixed rates, direct and the devassist targets run in interleaved slices (each target's time cut into rounds, taken in turn, merged per target), so both sides of the subtraction come from the same minutes of the shared machine; the brackets give the lowest and highest added figure of a single round."
+        "- *Added* = through the gateway minus direct, per percentile, at the same rate, measured from the actual send: the load generator's own lag (due → sent) is not the gateway's, and it moves by as much as a gateway hop costs. At fixed rates, direct and the devassist targets run in interleaved slices (each target's time cut into rounds, taken in turn, merged per target), so both sides of the subtraction come from the same minutes of the shared machine; the brackets give the lowest and highest added figure of a single round (a round's p99 rests on that round's requests alone, so the merged p99 can fall outside them)."
     );
     let _ = writeln!(
         s,

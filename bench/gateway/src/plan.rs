@@ -5,7 +5,7 @@
 
 use crate::load::rate::{self, RateResult, RateRun, Recorded};
 use crate::load::streams::{self, StreamResult, StreamRun};
-use crate::load::{Client, Target, client};
+use crate::load::{CONNECTIONS, Client, Clients, Target, client};
 use crate::procstat::{Monitor, Usage, cpu_seconds, tree};
 use crate::report::{Machine, RatePoint, Report, Round, Search, StreamPoint};
 use crate::{BoxError, targets};
@@ -213,9 +213,11 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
         }
         None => None,
     };
-    let client = client();
+    // Fixed rates and the rate search spread over `CONNECTIONS` connections; each stream
+    // holds a connection of its own anyway.
+    let (clients, client) = (Clients::new(CONNECTIONS), client());
     for e in endpoints.iter() {
-        ready(&client, e).await?;
+        ready(&clients, e).await?;
     }
     eprintln!("bench-gateway: all targets answer; measuring");
     // Every process of the benchmark; `watch` are the ones that must be idle between phases.
@@ -238,7 +240,7 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
     for (rps, duration) in t.fixed {
         let together: Vec<&Endpoint> = endpoints.iter().filter(|e| e.interleave).collect();
         let points = interleaved(
-            &client, &together, rps, duration, t.rounds, t.warmup, &watch,
+            &clients, &together, rps, duration, t.rounds, t.warmup, &watch,
         )
         .await?;
         report.fixed.extend(points);
@@ -250,7 +252,7 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
                 timeout: TIMEOUT,
                 max_in_flight: 4096,
             };
-            let point = measure_rate(&client, e, run, &watch).await?;
+            let point = measure_rate(&clients, e, run, &watch).await?;
             report.fixed.push(point);
         }
         report.save(&opts.out, began)?;
@@ -298,7 +300,7 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
         set_realtime(&pids, false);
     }
     for e in endpoints.iter() {
-        let search = search(&client, e, &t, &watch).await?;
+        let search = search(&clients, e, &t, &watch).await?;
         report.search.push(search);
         report.save(&opts.out, began)?;
     }
@@ -325,7 +327,7 @@ fn set_realtime(pids: &[u32], on: bool) -> bool {
 }
 
 /// Waits until a real request through `e` succeeds (LiteLLM takes ~30 s to start).
-async fn ready(client: &Client, e: &Endpoint) -> Result<(), BoxError> {
+async fn ready(client: &Clients, e: &Endpoint) -> Result<(), BoxError> {
     let target = e.target(false)?;
     let until = Instant::now() + Duration::from_secs(180);
     let run = RateRun {
@@ -354,7 +356,7 @@ async fn ready(client: &Client, e: &Endpoint) -> Result<(), BoxError> {
 /// "added" come from the same minutes. Each slice's own percentiles are kept too, so the
 /// report can show how much the added figures move from one round to the next.
 pub(crate) async fn interleaved(
-    client: &Client,
+    client: &Clients,
     targets: &[&Endpoint],
     rps: f64,
     duration: Duration,
@@ -427,7 +429,7 @@ pub(crate) async fn interleaved(
 }
 
 async fn measure_rate(
-    client: &Client,
+    client: &Clients,
     e: &Endpoint,
     run: RateRun,
     watch: &[u32],
@@ -480,7 +482,7 @@ async fn measure_streams(
 /// Doubles the rate until a run fails (≥ 1 % errors), then bisects between the last pass
 /// and the first failure three times.
 async fn search(
-    client: &Client,
+    client: &Clients,
     e: &Endpoint,
     t: &Timing,
     watch: &[u32],

@@ -5,11 +5,13 @@ use crate::BoxError;
 use crate::load::Summary;
 use crate::load::rate::{self, RateRun};
 use crate::load::streams::{self, StreamRun};
-use crate::load::{Target, client};
+use crate::load::{Clients, Target, client};
 use crate::mock::{self, MockSettings};
 use crate::plan::{Endpoint, endpoint_target, interleaved};
 use crate::procstat;
 use crate::report::{Machine, RatePoint, Report, Round};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -34,7 +36,7 @@ fn rate_run(rps: f64, seconds: f64) -> RateRun {
 async fn open_loop_sends_the_whole_timetable_and_counts_every_answer() -> Result<(), BoxError> {
     let base = start_mock(4, Duration::from_millis(5)).await?;
     let target = endpoint_target(&base, false, None, false)?;
-    let r = rate::run(&client(), &target, rate_run(200.0, 1.0)).await?;
+    let r = rate::run(&Clients::new(1), &target, rate_run(200.0, 1.0)).await?;
     assert_eq!(r.sent, 200, "{r:?}");
     assert_eq!(r.ok, 200, "{r:?}");
     assert_eq!(r.errors.total(), 0);
@@ -56,7 +58,7 @@ async fn answers_without_the_expected_content_are_errors() -> Result<(), BoxErro
         expect: b"not in the mock's answer",
         ..endpoint_target(&base, false, None, false)?
     };
-    let r = rate::run(&client(), &target, rate_run(100.0, 0.5)).await?;
+    let r = rate::run(&Clients::new(1), &target, rate_run(100.0, 0.5)).await?;
     assert_eq!(r.ok, 0);
     assert_eq!(r.errors.bad_body, 50, "{r:?}");
     assert!((r.error_rate - 1.0).abs() < f64::EPSILON);
@@ -67,7 +69,7 @@ async fn answers_without_the_expected_content_are_errors() -> Result<(), BoxErro
 async fn a_closed_port_is_all_transport_errors() -> Result<(), BoxError> {
     let port = TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port();
     let target = endpoint_target(&format!("http://127.0.0.1:{port}"), false, None, false)?;
-    let r = rate::run(&client(), &target, rate_run(50.0, 0.4)).await?;
+    let r = rate::run(&Clients::new(1), &target, rate_run(50.0, 0.4)).await?;
     assert_eq!(r.ok, 0);
     assert_eq!(r.errors.transport, 20, "{r:?}");
     Ok(())
@@ -78,7 +80,7 @@ async fn an_unknown_path_is_a_status_error() -> Result<(), BoxError> {
     let base = start_mock(4, Duration::from_millis(5)).await?;
     // The mock speaks OpenAI only, so the Ollama path gets 404.
     let target = endpoint_target(&base, true, None, false)?;
-    let r = rate::run(&client(), &target, rate_run(50.0, 0.4)).await?;
+    let r = rate::run(&Clients::new(1), &target, rate_run(50.0, 0.4)).await?;
     assert_eq!(r.errors.status, 20, "{r:?}");
     Ok(())
 }
@@ -129,7 +131,7 @@ async fn a_stream_without_its_end_marker_fails() -> Result<(), BoxError> {
 async fn merged_slices_count_every_request_once() -> Result<(), BoxError> {
     let base = start_mock(4, Duration::from_millis(5)).await?;
     let target = endpoint_target(&base, false, None, false)?;
-    let (c, run) = (client(), rate_run(200.0, 0.5));
+    let (c, run) = (Clients::new(4), rate_run(200.0, 0.5));
     let (a, b) = (
         rate::record(&c, &target, run).await?,
         rate::record(&c, &target, run).await?,
@@ -167,7 +169,7 @@ async fn interleaved_targets_get_one_slice_per_round_and_every_request_merged()
     };
     let (a, b) = (endpoint("direct"), endpoint("again"));
     let points = interleaved(
-        &client(),
+        &Clients::new(8),
         &[&a, &b],
         200.0,
         Duration::from_millis(900),
@@ -188,6 +190,49 @@ async fn interleaved_targets_get_one_slice_per_round_and_every_request_merged()
         assert_eq!(p.result.ok, 180, "{p:?}");
         assert_eq!(p.result.errors.total(), 0);
     }
+    Ok(())
+}
+
+/// The mock, recording the client port of every connection it accepts.
+async fn start_counting_mock() -> Result<(String, Arc<Mutex<HashSet<u16>>>), BoxError> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let ports = seen.clone();
+    let settings = MockSettings {
+        chunks: 1,
+        interval: Duration::from_millis(1),
+    };
+    tokio::spawn(async move {
+        while let Ok((socket, peer)) = listener.accept().await {
+            if let Ok(mut ports) = ports.lock() {
+                ports.insert(peer.port());
+            }
+            tokio::spawn(mock::connection(socket, settings));
+        }
+    });
+    Ok((base, seen))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixed_rate_load_spreads_over_the_given_connections() -> Result<(), BoxError> {
+    let connections = |seen: &Arc<Mutex<HashSet<u16>>>| seen.lock().map_or(0, |s| s.len());
+    let (base, seen) = start_counting_mock().await?;
+    let target = endpoint_target(&base, false, None, false)?;
+    let r = rate::run(&Clients::new(8), &target, rate_run(200.0, 0.5)).await?;
+    assert_eq!(r.ok, 100, "{r:?}");
+    assert!(
+        connections(&seen) >= 8,
+        "{} connections",
+        connections(&seen)
+    );
+
+    // One client at the same rate settles on (nearly) one connection.
+    let (base, seen) = start_counting_mock().await?;
+    let target = endpoint_target(&base, false, None, false)?;
+    let r = rate::run(&Clients::new(1), &target, rate_run(200.0, 0.5)).await?;
+    assert_eq!(r.ok, 100, "{r:?}");
+    assert!(connections(&seen) < 8, "{} connections", connections(&seen));
     Ok(())
 }
 

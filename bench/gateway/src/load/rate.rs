@@ -8,7 +8,7 @@
 //! sent. The lag between due and actually sent is reported separately so readers can see
 //! how much of the latency is the load generator's.
 
-use super::{Client, Summary, Target, contains, histogram, record as record_ns};
+use super::{Client, Clients, Summary, Target, contains, histogram, record as record_ns};
 use crate::BoxError;
 use hdrhistogram::Histogram;
 use http_body_util::BodyExt;
@@ -154,12 +154,16 @@ impl Recorded {
 }
 
 /// Runs `run` against `target` and summarises the measured part.
-pub async fn run(client: &Client, target: &Target, run: RateRun) -> Result<RateResult, BoxError> {
-    Ok(record(client, target, run).await?.result(run.rps))
+pub async fn run(clients: &Clients, target: &Target, run: RateRun) -> Result<RateResult, BoxError> {
+    Ok(record(clients, target, run).await?.result(run.rps))
 }
 
 /// Runs `run` against `target` and returns what the measured part recorded.
-pub async fn record(client: &Client, target: &Target, run: RateRun) -> Result<Recorded, BoxError> {
+pub async fn record(
+    clients: &Clients,
+    target: &Target,
+    run: RateRun,
+) -> Result<Recorded, BoxError> {
     let period = Duration::from_secs_f64(1.0 / run.rps.max(0.001));
     let warm_n = (run.warmup.as_secs_f64() * run.rps).round() as u64;
     let total = warm_n + (run.duration.as_secs_f64() * run.rps).round() as u64;
@@ -201,7 +205,7 @@ pub async fn record(client: &Client, target: &Target, run: RateRun) -> Result<Re
         }
         in_flight.fetch_add(1, Ordering::Relaxed);
         let (client, target, tx, in_flight) = (
-            client.clone(),
+            clients.get(i).clone(),
             target.clone(),
             sample_tx.clone(),
             in_flight.clone(),
