@@ -1,5 +1,5 @@
 # One entry point for every task. The README's two commands are `make run` and `make test`.
-.PHONY: setup run test test-rust test-python lint fmt check-deploy bench bench-gateway bench-search bench-engine bench-scale bench-overload
+.PHONY: setup run test test-rust test-python lint fmt check-deploy bench bench-gateway bench-oha bench-search bench-engine bench-scale bench-overload
 
 CARGO ?= cargo
 PYTEST_ARGS ?= -q
@@ -46,6 +46,15 @@ bench-gateway:
 	bench/gateway/setup-litellm.sh $(LITELLM_VENV) $(LITELLM_VERSION)
 	nice -n -10 timeout 780 $(BENCH_BIN)/bench-gateway run --devassist $(BENCH_BIN)/devassist --litellm-venv $(LITELLM_VENV) --realtime --out bench/results
 	$(LITELLM_VENV)/bin/python bench/gateway/plot.py bench/results/gateway.json bench/results/gateway.png
+
+## Independent check of bench-gateway's added latency (~6 min): oha (open loop, 32 connections,
+## latency correction) at 1,000 RPS against nginx, direct vs through devassist in alternating
+## rounds, then bench-gateway's fixed-rate phases against the same nginx, all under SCHED_RR.
+## Needs oha (cargo install oha --locked) and nginx (apt-get install nginx-light).
+## Writes bench/results/oha-check.{md,json}.
+bench-oha:
+	$(CARGO) build --release -p devassist -p devassist-bench-gateway --no-default-features
+	nice -n -10 bench/gateway/oha-check.sh --devassist $(BENCH_BIN)/devassist --bench-gateway $(BENCH_BIN)/bench-gateway --realtime --out bench/results
 
 ## Docs search: index build time and size, recall@5 / MRR on the Python docs question set
 ## (as written and with typos), query latency; installs python3.11-doc if missing (~1 min).

@@ -52,6 +52,14 @@ enum Cmd {
         /// so other work on a shared machine does not swamp sub-millisecond figures.
         #[arg(long)]
         realtime: bool,
+        /// Only the fixed-rate phases (direct, devassist and its Ollama surface interleaved;
+        /// LiteLLM after them): the added-latency figures in a couple of minutes.
+        #[arg(long)]
+        latency_only: bool,
+        /// An OpenAI-compatible upstream (base URL, e.g. nginx serving a fixed answer) to
+        /// use instead of the built-in mock; needs --latency-only.
+        #[arg(long)]
+        upstream: Option<String>,
     },
     /// Render gateway.md again from a saved gateway.json (after changing the page layout).
     Render {
@@ -77,6 +85,9 @@ enum Cmd {
         rps: f64,
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         duration: Duration,
+        /// Keep-alive connections the requests are spread over, in turn.
+        #[arg(long, default_value_t = load::CONNECTIONS)]
+        connections: usize,
         #[command(flatten)]
         shape: Shape,
     },
@@ -132,6 +143,8 @@ fn main() -> ExitCode {
             out,
             quick,
             realtime,
+            latency_only,
+            upstream,
         } => {
             let opts = plan::Options {
                 devassist,
@@ -141,6 +154,8 @@ fn main() -> ExitCode {
                 out,
                 quick,
                 realtime,
+                latency_only,
+                upstream,
             };
             multi_thread().and_then(|rt| {
                 rt.block_on(async {
@@ -156,6 +171,7 @@ fn main() -> ExitCode {
             url,
             rps,
             duration,
+            connections,
             shape,
         } => multi_thread().and_then(|rt| {
             rt.block_on(async {
@@ -167,7 +183,7 @@ fn main() -> ExitCode {
                     timeout: plan::TIMEOUT,
                     max_in_flight: 4096,
                 };
-                let r = load::rate::run(&load::client(), &target, run).await?;
+                let r = load::rate::run(&load::Clients::new(connections), &target, run).await?;
                 println!("{}", serde_json::to_string_pretty(&r)?);
                 Ok(())
             })

@@ -9,8 +9,12 @@ pub fn render(r: &Report) -> String {
     header(&mut s, r);
     goals(&mut s, r);
     fixed(&mut s, r);
-    search(&mut s, r);
-    streams(&mut s, r);
+    if !r.search.is_empty() {
+        search(&mut s, r);
+    }
+    if !r.streams.is_empty() {
+        streams(&mut s, r);
+    }
     translation(&mut s, r);
     s
 }
@@ -51,11 +55,16 @@ fn header(s: &mut String, r: &Report) {
     );
     let _ = writeln!(
         s,
-        "- devassist: `{}`{}, release build, `[log] level = \"warn\"` (no per-request log line), one `openai` backend → the mock.",
+        "- devassist: `{}`{}, release build, `[log] level = \"warn\"` (no per-request log line), one `openai` backend → {}.",
         r.devassist_version,
         r.git_commit
             .as_ref()
-            .map_or(String::new(), |c| format!(" at commit {c}"))
+            .map_or(String::new(), |c| format!(" at commit {c}")),
+        r.upstream
+            .as_ref()
+            .map_or("the mock".to_owned(), |u| format!(
+                "an external upstream at {u} instead of the mock"
+            ))
     );
     match &r.litellm_version {
         Some(v) => {
@@ -71,14 +80,18 @@ fn header(s: &mut String, r: &Report) {
     }
     let _ = writeln!(
         s,
-        "- Load generator, mock upstream and gateway share the same cores. Open loop: request *i* is due at *i*/rate and its latency counts from that due time (coordinated omission corrected); {} ms timeout; errors = non-2xx, transport errors, timeouts, answers without the expected content. *Added* = through the gateway minus direct, per percentile, at the same rate.",
+        "- Load generator, mock upstream and gateway share the same cores. Open loop: request *i* is due at *i*/rate and sent then whatever happened to the earlier ones; latencies count from that due time (coordinated omission corrected); {} ms timeout; errors = non-2xx, transport errors, timeouts, answers without the expected content.",
         r.timeout_ms
+    );
+    let _ = writeln!(
+        s,
+        "- *Added* = through the gateway minus direct, per percentile, at the same rate, measured from the actual send: the load generator's own lag (due → sent) is not the gateway's, and it moves by as much as a gateway hop costs. At fixed rates, direct and the devassist targets run in interleaved slices (each target's time cut into rounds, taken in turn, merged per target), so both sides of the subtraction come from the same minutes of the shared machine; the brackets give the lowest and highest added figure of a single round (a round's p99 rests on that round's requests alone, so the merged p99 can fall outside them)."
     );
     let _ = writeln!(
         s,
         "- Scheduling: {}",
         if r.realtime {
-            "the fixed-rate and stream phases ran under SCHED_RR priority 1 (load generator, mock and gateways alike), so other work on this shared machine could not delay a waking thread; the rate search ran at normal priority (nice -10)."
+            "the fixed-rate and stream phases ran under SCHED_RR priority 1 (load generator, mock and gateways alike), so a waking thread preempts the machine's normal-priority work instead of queueing behind it (it still shares caches and cores with it); the rate search ran at normal priority (nice -10)."
         } else {
             "normal priority; other work on the machine adds to the tail figures (see the load average)."
         }
@@ -94,14 +107,47 @@ fn header(s: &mut String, r: &Report) {
     );
 }
 
+/// Through minus direct at the same rate, from the actual send (p50, p90, p99).
 fn added(r: &Report, p: &RatePoint) -> Option<(f64, f64, f64)> {
     let d = r.direct_at(p.result.target_rps)?;
-    let (a, b) = (&p.result.latency, &d.result.latency);
+    let (a, b) = (&p.result.service, &d.result.service);
     Some((
         a.p50_us - b.p50_us,
         a.p90_us - b.p90_us,
         a.p99_us - b.p99_us,
     ))
+}
+
+/// The lowest and highest added p50 and p99 of a single interleaved round, from send.
+fn added_rounds(r: &Report, p: &RatePoint) -> Option<((f64, f64), (f64, f64))> {
+    let d = r.direct_at(p.result.target_rps)?;
+    if p.rounds.is_empty() || p.rounds.len() != d.rounds.len() {
+        return None;
+    }
+    let diffs = |q: fn(&crate::load::Summary) -> f64| {
+        let v: Vec<f64> = p
+            .rounds
+            .iter()
+            .zip(&d.rounds)
+            .map(|(a, b)| q(&a.service) - q(&b.service))
+            .collect();
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (lo, hi)
+    };
+    Some((diffs(|s| s.p50_us), diffs(|s| s.p99_us)))
+}
+
+fn with_range(value: f64, range: Option<(f64, f64)>) -> String {
+    match range {
+        Some((lo, hi)) => format!(
+            "{} ({} … {})",
+            signed_ms(value),
+            signed_ms(lo),
+            signed_ms(hi)
+        ),
+        None => signed_ms(value),
+    }
 }
 
 fn point<'a>(r: &'a Report, target: &str, rps: f64) -> Option<&'a RatePoint> {
@@ -189,7 +235,7 @@ fn usage_cells(p: &RatePoint) -> String {
 fn fixed(s: &mut String, r: &Report) {
     let _ = writeln!(
         s,
-        "## 1. Non-streaming chat completion at fixed rates\n\nLatencies in ms, from the time each request was due. The load generator's lag (due → actually sent) is part of every latency, through a gateway or not; when its p99 is large, the p99 columns say more about the machine than about the gateway. `devassist-ollama` is scenario 3: the same request as Ollama `/api/chat`, translated by devassist to the OpenAI upstream and back. CPU per request is the gateway's CPU time over the phase (warm-up included) divided by the measured requests sent, so it slightly overstates the cost.\n"
+        "## 1. Non-streaming chat completion at fixed rates\n\nLatencies in ms. p50/p90/p99 count from the time each request was due: what a client on the timetable sees, the load generator's lag (due → actually sent) included; when the lag's p99 is large, the p99 columns say more about the machine than about the gateway. *Added* counts from the actual send, over all rounds, with the lowest and highest single round in brackets. `devassist-ollama` is scenario 3: the same request as Ollama `/api/chat`, translated by devassist to the OpenAI upstream and back. CPU per request is the gateway's CPU time over the phase (warm-up included) divided by the measured requests sent, so it slightly overstates the cost.\n"
     );
     let _ = writeln!(
         s,
@@ -208,11 +254,18 @@ fn fixed(s: &mut String, r: &Report) {
             );
             continue;
         }
-        let add = added(r, p)
-            .filter(|_| p.target != "direct")
-            .map_or("– | – | –".to_owned(), |(a, b, c)| {
-                format!("{} | {} | {}", signed_ms(a), signed_ms(b), signed_ms(c))
-            });
+        let rounds = added_rounds(r, p);
+        let add = added(r, p).filter(|_| p.target != "direct").map_or(
+            "– | – | –".to_owned(),
+            |(a, b, c)| {
+                format!(
+                    "{} | {} | {}",
+                    with_range(a, rounds.map(|x| x.0)),
+                    signed_ms(b),
+                    with_range(c, rounds.map(|x| x.1))
+                )
+            },
+        );
         let _ = writeln!(
             s,
             "| {:.0} | {} | {} | {} ({:.2}%) | {} | {} | {} | {add} | {} | {} |",
@@ -335,7 +388,7 @@ fn stream_usage(p: &StreamPoint) -> String {
 fn translation(s: &mut String, r: &Report) {
     let _ = writeln!(
         s,
-        "## 4. Cost of translation: Ollama `/api/chat` vs OpenAI `/v1/chat/completions` through devassist\n\nBoth go to the same OpenAI upstream; the difference is decoding Ollama's request and encoding its answer (NDJSON when streaming). ms.\n"
+        "## 4. Cost of translation: Ollama `/api/chat` vs OpenAI `/v1/chat/completions` through devassist\n\nBoth go to the same OpenAI upstream; the difference is decoding Ollama's request and encoding its answer (NDJSON when streaming). ms, from the actual send.\n"
     );
     let _ = writeln!(
         s,
@@ -348,7 +401,7 @@ fn translation(s: &mut String, r: &Report) {
             point(r, "devassist", rps),
             point(r, "devassist-ollama", rps),
         ) {
-            let (a, b) = (&v1.result.latency, &ol.result.latency);
+            let (a, b) = (&v1.result.service, &ol.result.service);
             let _ = writeln!(
                 s,
                 "| {rps:.0} RPS | {} | {} | {} | {} | {} | {} |",

@@ -62,14 +62,17 @@ pub async fn serve(listener: TcpListener, settings: MockSettings) -> std::io::Re
                 continue;
             }
         };
-        let _ = socket.set_nodelay(true);
-        tokio::spawn(async move {
-            let service = service_fn(move |req| handle(req, settings));
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(socket), service)
-                .await;
-        });
+        tokio::spawn(connection(socket, settings));
     }
+}
+
+/// Serves one accepted connection until the client closes it.
+pub async fn connection(socket: tokio::net::TcpStream, settings: MockSettings) {
+    let _ = socket.set_nodelay(true);
+    let service = service_fn(move |req| handle(req, settings));
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(socket), service)
+        .await;
 }
 
 async fn handle(

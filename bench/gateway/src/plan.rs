@@ -3,11 +3,11 @@
 //! state. Results are written after each phase, so a failure late in the run keeps what
 //! was measured before it.
 
-use crate::load::rate::{self, RateResult, RateRun};
+use crate::load::rate::{self, RateResult, RateRun, Recorded};
 use crate::load::streams::{self, StreamResult, StreamRun};
-use crate::load::{Client, Target, client};
+use crate::load::{CONNECTIONS, Client, Clients, Target, client};
 use crate::procstat::{Monitor, Usage, cpu_seconds, tree};
-use crate::report::{Machine, RatePoint, Report, Search, StreamPoint};
+use crate::report::{Machine, RatePoint, Report, Round, Search, StreamPoint};
 use crate::{BoxError, targets};
 use bytes::Bytes;
 use http::HeaderValue;
@@ -27,11 +27,20 @@ pub struct Options {
     pub quick: bool,
     /// Run the latency phases under SCHED_RR (see `set_realtime`).
     pub realtime: bool,
+    /// Only the fixed-rate phases (no streams, soak or rate search).
+    pub latency_only: bool,
+    /// An OpenAI-compatible upstream to use instead of starting the mock (a cross-check
+    /// against another server); needs `latency_only`, as the stream phases need the
+    /// mock's paced streams.
+    pub upstream: Option<String>,
 }
 
 /// Durations of each kind of phase.
 struct Timing {
     fixed: [(f64, Duration); 2],
+    /// The fixed-rate time of each target is cut into this many slices, taken in turn with
+    /// the other targets' slices (see `interleaved`).
+    rounds: u32,
     warmup: Duration,
     step: Duration,
     stream_ramp: Duration,
@@ -46,16 +55,22 @@ struct Timing {
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(1);
 pub(crate) const CHUNKS: u32 = 64;
 pub(crate) const INTERVAL: Duration = Duration::from_millis(20);
+/// Warm-up at the start of every interleaved slice: the first requests after a pause find
+/// colder caches, through the gateway or not.
+const SLICE_WARMUP: Duration = Duration::from_millis(250);
 const SEARCH_START: f64 = 100.0;
 const SEARCH_CAP: f64 = 64_000.0;
 
 /// One gateway (or none) and how to reach it.
-struct Endpoint {
-    label: &'static str,
-    base: String,
-    pid: Option<u32>,
-    bearer: Option<HeaderValue>,
-    ollama: bool,
+pub(crate) struct Endpoint {
+    pub(crate) label: &'static str,
+    /// Measured in slices interleaved with the others at fixed rates (LiteLLM is not: at
+    /// 1,000 RPS it falls behind and its backlog would spill into the next slice).
+    pub(crate) interleave: bool,
+    pub(crate) base: String,
+    pub(crate) pid: Option<u32>,
+    pub(crate) bearer: Option<HeaderValue>,
+    pub(crate) ollama: bool,
 }
 
 impl Endpoint {
@@ -112,6 +127,7 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
                 (100.0, Duration::from_secs(3)),
                 (1000.0, Duration::from_secs(3)),
             ],
+            rounds: 3,
             warmup: Duration::from_millis(500),
             step: Duration::from_secs(2),
             stream_ramp: Duration::from_millis(500),
@@ -125,6 +141,7 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
                 (100.0, Duration::from_secs(20)),
                 (1000.0, Duration::from_secs(10)),
             ],
+            rounds: 5,
             warmup: Duration::from_secs(2),
             step: Duration::from_secs(4),
             stream_ramp: Duration::from_millis(1500),
@@ -139,9 +156,19 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
         dir.display()
     );
     let mut report = Report::new(Machine::describe(), &opts);
-    let (mock, upstream) = targets::mock(CHUNKS, INTERVAL)?;
+    if opts.upstream.is_some() && !opts.latency_only {
+        return Err("--upstream needs --latency-only: the stream phases need the mock".into());
+    }
+    let (mock, upstream) = match &opts.upstream {
+        Some(url) => (None, url.trim_end_matches('/').to_owned()),
+        None => {
+            let (proc, base) = targets::mock(CHUNKS, INTERVAL)?;
+            (Some(proc), base)
+        }
+    };
     let mut endpoints = vec![Endpoint {
         label: "direct",
+        interleave: true,
         base: upstream.clone(),
         pid: None,
         bearer: None,
@@ -150,6 +177,7 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
     let (devassist, base) = targets::devassist(&opts.devassist, &upstream, &dir)?;
     endpoints.push(Endpoint {
         label: "devassist",
+        interleave: true,
         base: base.clone(),
         pid: Some(devassist.pid()),
         bearer: None,
@@ -158,6 +186,7 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
     // Scenario 3: the same gateway spoken to in Ollama's dialect.
     endpoints.push(Endpoint {
         label: "devassist-ollama",
+        interleave: true,
         base,
         pid: Some(devassist.pid()),
         bearer: None,
@@ -171,6 +200,7 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
             let (proc, base) = targets::litellm(venv, &upstream, &dir, opts.litellm_workers)?;
             endpoints.push(Endpoint {
                 label: "litellm",
+                interleave: false,
                 base,
                 pid: Some(proc.pid()),
                 bearer: Some(HeaderValue::from_str(&format!(
@@ -183,13 +213,15 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
         }
         None => None,
     };
-    let client = client();
+    // Fixed rates and the rate search spread over `CONNECTIONS` connections; each stream
+    // holds a connection of its own anyway.
+    let (clients, client) = (Clients::new(CONNECTIONS), client());
     for e in endpoints.iter() {
-        ready(&client, e).await?;
+        ready(&clients, e).await?;
     }
     eprintln!("bench-gateway: all targets answer; measuring");
     // Every process of the benchmark; `watch` are the ones that must be idle between phases.
-    let mut watch = vec![mock.pid()];
+    let mut watch: Vec<u32> = mock.iter().map(|m| m.pid()).collect();
     watch.extend(endpoints.iter().filter_map(|e| e.pid).flat_map(tree));
     watch.sort_unstable();
     watch.dedup();
@@ -206,7 +238,13 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
 
     // Scenario 1 (and 3): non-streaming at fixed rates.
     for (rps, duration) in t.fixed {
-        for e in endpoints.iter() {
+        let together: Vec<&Endpoint> = endpoints.iter().filter(|e| e.interleave).collect();
+        let points = interleaved(
+            &clients, &together, rps, duration, t.rounds, t.warmup, &watch,
+        )
+        .await?;
+        report.fixed.extend(points);
+        for e in endpoints.iter().filter(|e| !e.interleave) {
             let run = RateRun {
                 rps,
                 duration,
@@ -214,10 +252,19 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
                 timeout: TIMEOUT,
                 max_in_flight: 4096,
             };
-            let point = measure_rate(&client, e, run, &watch).await?;
+            let point = measure_rate(&clients, e, run, &watch).await?;
             report.fixed.push(point);
         }
         report.save(&opts.out, began)?;
+    }
+    if opts.latency_only {
+        if report.realtime {
+            set_realtime(&pids, false);
+        }
+        report.finish(Machine::loadavg());
+        report.save(&opts.out, began)?;
+        drop((litellm, devassist, mock));
+        return Ok(report);
     }
     // Scenario 2 (and 3): streams at fixed concurrency.
     for concurrency in t.concurrency {
@@ -253,7 +300,7 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
         set_realtime(&pids, false);
     }
     for e in endpoints.iter() {
-        let search = search(&client, e, &t, &watch).await?;
+        let search = search(&clients, e, &t, &watch).await?;
         report.search.push(search);
         report.save(&opts.out, began)?;
     }
@@ -280,7 +327,7 @@ fn set_realtime(pids: &[u32], on: bool) -> bool {
 }
 
 /// Waits until a real request through `e` succeeds (LiteLLM takes ~30 s to start).
-async fn ready(client: &Client, e: &Endpoint) -> Result<(), BoxError> {
+async fn ready(client: &Clients, e: &Endpoint) -> Result<(), BoxError> {
     let target = e.target(false)?;
     let until = Instant::now() + Duration::from_secs(180);
     let run = RateRun {
@@ -302,8 +349,87 @@ async fn ready(client: &Client, e: &Endpoint) -> Result<(), BoxError> {
     }
 }
 
+/// Measures `targets` at `rps` for `duration` each, cut into `rounds` slices taken in
+/// turn (direct, devassist, … then the next round in rotated order), and merges each
+/// target's slices. Whatever the shared machine does during the phase (a compiler starting,
+/// a cache going cold) then falls on every target alike, and the figures subtracted to get
+/// "added" come from the same minutes. Each slice's own percentiles are kept too, so the
+/// report can show how much the added figures move from one round to the next.
+pub(crate) async fn interleaved(
+    client: &Clients,
+    targets: &[&Endpoint],
+    rps: f64,
+    duration: Duration,
+    rounds: u32,
+    warmup: Duration,
+    watch: &[u32],
+) -> Result<Vec<RatePoint>, BoxError> {
+    settle(watch).await;
+    let run = |duration, warmup| RateRun {
+        rps,
+        duration,
+        warmup,
+        timeout: TIMEOUT,
+        max_in_flight: 4096,
+    };
+    // Every target once at the measured rate first: connections open, caches warm.
+    for e in targets {
+        rate::record(client, &e.target(false)?, run(warmup, Duration::ZERO)).await?;
+    }
+    let rounds = rounds.max(1);
+    let slice = duration / rounds;
+    let mut merged = Vec::with_capacity(targets.len());
+    for _ in targets {
+        merged.push((Recorded::empty()?, None::<Usage>, Vec::new()));
+    }
+    for round in 0..rounds as usize {
+        for k in 0..targets.len() {
+            let i = (k + round) % targets.len();
+            let e = targets[i];
+            let monitor = Monitor::start(e.pid);
+            let recorded =
+                rate::record(client, &e.target(false)?, run(slice, SLICE_WARMUP)).await?;
+            let usage = e.pid.map(|_| monitor.finish());
+            let r = recorded.result(rps);
+            eprintln!(
+                "    round {} {:<17} p50 {:>8.1} µs p99 {:>9.1} µs from due; p50 {:>8.1} µs p99 {:>9.1} µs from send",
+                round + 1,
+                e.label,
+                r.latency.p50_us,
+                r.latency.p99_us,
+                r.service.p50_us,
+                r.service.p99_us
+            );
+            let (all, used, per_round) = &mut merged[i];
+            all.merge(&recorded)?;
+            *used = match (*used, usage) {
+                (Some(a), Some(b)) => Some(a.merge(&b)),
+                (a, b) => a.or(b),
+            };
+            per_round.push(Round {
+                round: round as u32 + 1,
+                latency: r.latency,
+                service: r.service,
+                lag: r.lag,
+            });
+        }
+    }
+    let mut points = Vec::with_capacity(targets.len());
+    for (e, (all, usage, rounds)) in targets.iter().zip(merged) {
+        let result = all.result(rps);
+        log_rate(e.label, &result, usage.as_ref());
+        points.push(RatePoint {
+            target: e.label.to_owned(),
+            result,
+            usage,
+            rounds,
+        });
+    }
+    Ok(points)
+}
+
 async fn measure_rate(
-    client: &Client,
+    client: &Clients,
     e: &Endpoint,
     run: RateRun,
     watch: &[u32],
@@ -318,6 +444,7 @@ async fn measure_rate(
         target: e.label.to_owned(),
         result,
         usage,
+        rounds: Vec::new(),
     })
 }
 
@@ -355,7 +482,7 @@ async fn measure_streams(
 /// Doubles the rate until a run fails (≥ 1 % errors), then bisects between the last pass
 /// and the first failure three times.
 async fn search(
-    client: &Client,
+    client: &Clients,
     e: &Endpoint,
     t: &Timing,
     watch: &[u32],

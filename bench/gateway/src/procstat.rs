@@ -89,6 +89,20 @@ pub struct Usage {
     pub hwm_mib: f64,
 }
 
+impl Usage {
+    /// Both phases together, as if they were one.
+    pub fn merge(&self, other: &Self) -> Self {
+        let (wall_s, cpu_s) = (self.wall_s + other.wall_s, self.cpu_s + other.cpu_s);
+        Self {
+            wall_s,
+            cpu_s,
+            cores: if wall_s > 0.0 { cpu_s / wall_s } else { 0.0 },
+            max_rss_mib: self.max_rss_mib.max(other.max_rss_mib),
+            hwm_mib: self.hwm_mib.max(other.hwm_mib),
+        }
+    }
+}
+
 /// Watches a process tree from `start` until `finish`.
 pub struct Monitor {
     pids: Vec<u32>,

@@ -2,6 +2,7 @@
 //! Saved as `gateway.json` (read by the plot script) and rendered to `gateway.md`.
 
 use crate::BoxError;
+use crate::load::Summary;
 use crate::load::rate::RateResult;
 use crate::load::streams::StreamResult;
 use crate::plan::Options;
@@ -66,6 +67,21 @@ pub struct RatePoint {
     pub result: RateResult,
     /// The gateway's CPU and memory during the run (none for the direct baseline).
     pub usage: Option<Usage>,
+    /// The interleaved slices `result` merges, one per round (empty for a target measured
+    /// in one piece).
+    #[serde(default)]
+    pub rounds: Vec<Round>,
+}
+
+/// One interleaved slice of a fixed-rate run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Round {
+    pub round: u32,
+    /// From the due time.
+    pub latency: Summary,
+    /// From the actual send.
+    pub service: Summary,
+    pub lag: Summary,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +112,12 @@ pub struct Report {
     /// Whether the latency phases ran under SCHED_RR.
     #[serde(default)]
     pub realtime: bool,
+    /// Only the fixed-rate phases ran.
+    #[serde(default)]
+    pub latency_only: bool,
+    /// The upstream, when it was not the harness's own mock.
+    #[serde(default)]
+    pub upstream: Option<String>,
     pub timeout_ms: u64,
     pub stream_chunks: u32,
     pub stream_interval_ms: u64,
@@ -133,6 +155,8 @@ impl Report {
             litellm_workers: opts.litellm_workers,
             quick: opts.quick,
             realtime: false,
+            latency_only: opts.latency_only,
+            upstream: opts.upstream.clone(),
             timeout_ms: crate::plan::TIMEOUT.as_millis() as u64,
             stream_chunks: crate::plan::CHUNKS,
             stream_interval_ms: crate::plan::INTERVAL.as_millis() as u64,

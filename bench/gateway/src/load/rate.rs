@@ -8,8 +8,9 @@
 //! sent. The lag between due and actually sent is reported separately so readers can see
 //! how much of the latency is the load generator's.
 
-use super::{Client, Summary, Target, contains, histogram, record};
+use super::{Client, Clients, Summary, Target, contains, histogram, record as record_ns};
 use crate::BoxError;
+use hdrhistogram::Histogram;
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -86,8 +87,83 @@ struct Sample {
     outcome: Outcome,
 }
 
+/// What one or more runs at the same rate recorded, before summarising: histograms that
+/// add up, so slices of a run interleaved with other targets' slices can be merged.
+pub struct Recorded {
+    latency: Histogram<u64>,
+    service: Histogram<u64>,
+    lag: Histogram<u64>,
+    errors: Errors,
+    ok: u64,
+    /// Measured time, summed over the merged runs.
+    duration: Duration,
+}
+
+impl Recorded {
+    pub fn empty() -> Result<Self, BoxError> {
+        Ok(Self {
+            latency: histogram()?,
+            service: histogram()?,
+            lag: histogram()?,
+            errors: Errors::default(),
+            ok: 0,
+            duration: Duration::ZERO,
+        })
+    }
+
+    /// Adds `other`'s requests to these.
+    pub fn merge(&mut self, other: &Self) -> Result<(), BoxError> {
+        self.latency.add(&other.latency)?;
+        self.service.add(&other.service)?;
+        self.lag.add(&other.lag)?;
+        let (a, b) = (&mut self.errors, &other.errors);
+        a.status += b.status;
+        a.transport += b.transport;
+        a.timeout += b.timeout;
+        a.bad_body += b.bad_body;
+        a.overflow += b.overflow;
+        self.ok += other.ok;
+        self.duration += other.duration;
+        Ok(())
+    }
+
+    pub fn result(&self, target_rps: f64) -> RateResult {
+        let sent = self.ok + self.errors.total();
+        let duration_s = self.duration.as_secs_f64();
+        RateResult {
+            target_rps,
+            duration_s,
+            sent,
+            ok: self.ok,
+            errors: self.errors,
+            error_rate: if sent == 0 {
+                1.0
+            } else {
+                self.errors.total() as f64 / sent as f64
+            },
+            achieved_rps: if duration_s > 0.0 {
+                self.ok as f64 / duration_s
+            } else {
+                0.0
+            },
+            latency: Summary::of(&self.latency),
+            service: Summary::of(&self.service),
+            lag: Summary::of(&self.lag),
+        }
+    }
+}
+
 /// Runs `run` against `target` and summarises the measured part.
-pub async fn run(client: &Client, target: &Target, run: RateRun) -> Result<RateResult, BoxError> {
+pub async fn run(clients: &Clients, target: &Target, run: RateRun) -> Result<RateResult, BoxError> {
+    Ok(record(clients, target, run).await?.result(run.rps))
+}
+
+/// Runs `run` against `target` and returns what the measured part recorded.
+pub async fn record(
+    clients: &Clients,
+    target: &Target,
+    run: RateRun,
+) -> Result<Recorded, BoxError> {
     let period = Duration::from_secs_f64(1.0 / run.rps.max(0.001));
     let warm_n = (run.warmup.as_secs_f64() * run.rps).round() as u64;
     let total = warm_n + (run.duration.as_secs_f64() * run.rps).round() as u64;
@@ -129,7 +205,7 @@ pub async fn run(client: &Client, target: &Target, run: RateRun) -> Result<RateR
         }
         in_flight.fetch_add(1, Ordering::Relaxed);
         let (client, target, tx, in_flight) = (
-            client.clone(),
+            clients.get(i).clone(),
             target.clone(),
             sample_tx.clone(),
             in_flight.clone(),
@@ -153,25 +229,9 @@ pub async fn run(client: &Client, target: &Target, run: RateRun) -> Result<RateR
     }
     drop(sample_tx);
     let _ = timetable.join();
-    let (latency, service, lag, errors, ok) = collector.await??;
-    let sent = ok + errors.total();
-    let duration_s = run.duration.as_secs_f64();
-    Ok(RateResult {
-        target_rps: run.rps,
-        duration_s,
-        sent,
-        ok,
-        errors,
-        error_rate: if sent == 0 {
-            1.0
-        } else {
-            errors.total() as f64 / sent as f64
-        },
-        achieved_rps: ok as f64 / duration_s,
-        latency,
-        service,
-        lag,
-    })
+    let mut recorded = collector.await??;
+    recorded.duration = run.duration;
+    Ok(recorded)
 }
 
 async fn one(client: &Client, target: &Target) -> Outcome {
@@ -196,35 +256,25 @@ async fn one(client: &Client, target: &Target) -> Outcome {
     }
 }
 
-type Collected = (Summary, Summary, Summary, Errors, u64);
-
-async fn collect(mut rx: mpsc::UnboundedReceiver<Sample>) -> Result<Collected, BoxError> {
-    let (mut latency, mut service, mut lag) = (histogram()?, histogram()?, histogram()?);
-    let mut errors = Errors::default();
-    let mut ok = 0;
+async fn collect(mut rx: mpsc::UnboundedReceiver<Sample>) -> Result<Recorded, BoxError> {
+    let mut r = Recorded::empty()?;
     while let Some(s) = rx.recv().await {
         if !s.measured {
             continue;
         }
         match s.outcome {
             Outcome::Ok => {
-                ok += 1;
-                record(&mut latency, s.done - s.due);
-                record(&mut service, s.done - s.sent);
-                record(&mut lag, s.sent - s.due);
+                r.ok += 1;
+                record_ns(&mut r.latency, s.done - s.due);
+                record_ns(&mut r.service, s.done - s.sent);
+                record_ns(&mut r.lag, s.sent - s.due);
             }
-            Outcome::Status => errors.status += 1,
-            Outcome::Transport => errors.transport += 1,
-            Outcome::Timeout => errors.timeout += 1,
-            Outcome::BadBody => errors.bad_body += 1,
-            Outcome::Overflow => errors.overflow += 1,
+            Outcome::Status => r.errors.status += 1,
+            Outcome::Transport => r.errors.transport += 1,
+            Outcome::Timeout => r.errors.timeout += 1,
+            Outcome::BadBody => r.errors.bad_body += 1,
+            Outcome::Overflow => r.errors.overflow += 1,
         }
     }
-    Ok((
-        Summary::of(&latency),
-        Summary::of(&service),
-        Summary::of(&lag),
-        errors,
-        ok,
-    ))
+    Ok(r)
 }
