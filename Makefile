@@ -53,6 +53,8 @@ bench-gateway:
 ## Needs oha (cargo install oha --locked) and nginx (apt-get install nginx-light).
 ## Writes bench/results/oha-check.{md,json}.
 bench-oha:
+	command -v oha >/dev/null || $(CARGO) install oha --locked
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt-get install -y -qq nginx-light
 	$(CARGO) build --release -p devassist -p devassist-bench-gateway --no-default-features
 	nice -n -10 bench/gateway/oha-check.sh --devassist $(BENCH_BIN)/devassist --bench-gateway $(BENCH_BIN)/bench-gateway --realtime --out bench/results
 
