@@ -1,18 +1,30 @@
 #!/usr/bin/env bash
 # Sets up everything devassist's run and test commands need, on a fresh Debian machine with
-# Rust: build tools for llama.cpp (cmake, clang, libclang), the default model, and a Python
-# virtualenv with the official client libraries used by the tests. Safe to run twice.
+# Rust: build tools for llama.cpp (cmake, clang, libclang), the default model, Debian packages
+# the tests use (Python's docs, tinyproxy), and a Python virtualenv with the official client
+# libraries used by the tests. Safe to run twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Build tools and the default model (SmolLM2-135M-Instruct) into the models directory.
 scripts/fetch-default-model.sh "${DEVASSIST_MODELS:-}"
 
-# The documentation corpus the docs-search quality test runs on (Debian's Python docs).
-if ! dpkg -s python3.11-doc >/dev/null 2>&1; then
+# Debian packages the tests need: the documentation corpus the docs-search quality test runs
+# on (Python's docs), and a real forward proxy for the upstream proxy tests (tinyproxy; the
+# tests start their own, the package's service is not used).
+missing=""
+for pkg in python3.11-doc tinyproxy; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
     sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
     $sudo apt-get update -qq
-    $sudo apt-get install -y -qq python3.11-doc >/dev/null
+    # shellcheck disable=SC2086 # one word per package
+    $sudo apt-get install -y -qq $missing >/dev/null
+    # Where systemd runs, the package starts a proxy on port 8888 that nothing here uses.
+    if [[ " $missing " == *" tinyproxy "* ]] && command -v systemctl >/dev/null 2>&1; then
+        $sudo systemctl disable --now tinyproxy >/dev/null 2>&1 || true
+    fi
 fi
 
 # Python test clients, pinned in tests/requirements.txt, and the tools of deploy/validate.sh

@@ -2,9 +2,10 @@
 //!
 //! `openai` and `ollama` call real servers over HTTP; `mock` is deterministic and drives
 //! tests and benchmarks. `sse` and `ndjson` are the incremental stream framers the HTTP
-//! clients share. Nothing here routes, limits or retries: those wrap the trait.
+//! clients share. Nothing here routes, limits or retries: those wrap the trait. `http` also
+//! serves one-off GETs (readiness probes, the CLI), so the program has one HTTP client.
 
-mod http;
+pub mod http;
 pub mod mock;
 pub mod ndjson;
 pub mod ollama;
@@ -16,8 +17,8 @@ mod test_json;
 #[cfg(test)]
 mod test_server;
 
-pub use http::HttpConfig;
 pub use http::error::MALFORMED;
+pub use http::{HttpConfig, Proxy};
 pub use mock::{MockBackend, MockConfig, MockMode, MockStats};
 pub use ollama::OllamaBackend;
 pub use openai::OpenAiBackend;

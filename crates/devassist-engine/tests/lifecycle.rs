@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Engine, TestResult, model_path, run_binary};
-use futures::StreamExt;
+use http_body_util::BodyExt;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -44,15 +44,10 @@ async fn endpoints_and_error_envelopes() -> TestResult {
     assert_eq!(engine.post("/v1/completions", &no_fim).await?.0, 200);
 
     // Malformed bodies and bad fields are 400s in the same envelope.
-    let resp = engine
-        .client
-        .post(format!("{}/v1/chat/completions", engine.url))
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
+    let (status, body) = engine
+        .post_raw("/v1/chat/completions", "application/json", "{not json")
         .await?;
-    assert_eq!(resp.status().as_u16(), 400);
-    let body: serde_json::Value = resp.json().await?;
+    assert_eq!(status, 400);
     assert_eq!(body["error"]["type"], "invalid_request_error");
     let (status, err) = engine
         .post("/v1/chat/completions", &json!({"messages": []}))
@@ -115,14 +110,9 @@ async fn disconnect_frees_the_slot() -> TestResult {
         "prompt": "Once upon a time", "max_tokens": 100000, "ignore_eos": true,
         "temperature": 0, "stream": true,
     });
-    let resp = engine
-        .client
-        .post(format!("{}/v1/completions", engine.url))
-        .json(&body)
-        .send()
-        .await?;
-    let mut bytes = resp.bytes_stream();
-    let first = bytes.next().await.ok_or("no first chunk")??;
+    let mut bytes = engine.open("/v1/completions", &body).await?;
+    let first = bytes.frame().await.ok_or("no first chunk")??;
+    let first = first.into_data().map_err(|_| "not data")?;
     assert!(first.starts_with(b"data: "));
     let (_, slots) = engine.get("/slots").await?;
     assert_ne!(slots["slots"][0]["state"], "idle", "{slots}");

@@ -11,9 +11,7 @@ use crate::pool::provider::{ProcessProvider, Provider};
 use crate::pool::{Driver, Lifecycle, LifecycleSettings, Pool, Protocol, ProviderKind, Slot};
 use crate::router::{ModelEntry, Router};
 use crate::state::{AppState, Gateway};
-use devassist_backends::{
-    MockBackend, MockConfig, OllamaBackend, OllamaConfig, OpenAiBackend, OpenAiConfig,
-};
+use devassist_backends::{HttpConfig, MockBackend, MockConfig, OllamaBackend, OpenAiBackend};
 use devassist_core::{Backend, GatewayError};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -23,22 +21,8 @@ pub fn backend(b: &BackendSettings) -> Result<Arc<dyn Backend>, GatewayError> {
     let url = b.url.clone().unwrap_or_default();
     let api_key = b.api_key.as_ref().map(|k| k.expose().to_string());
     Ok(match b.kind {
-        BackendKind::OpenAi => Arc::new(OpenAiBackend::new(OpenAiConfig {
-            base_url: url,
-            api_key,
-            connect_timeout: b.connect_timeout,
-            request_timeout: b.request_timeout,
-            idle_timeout: b.idle_timeout,
-            extra_headers: b.headers.clone(),
-        })?),
-        BackendKind::Ollama => Arc::new(OllamaBackend::new(OllamaConfig {
-            base_url: url,
-            api_key,
-            connect_timeout: b.connect_timeout,
-            request_timeout: b.request_timeout,
-            idle_timeout: b.idle_timeout,
-            extra_headers: b.headers.clone(),
-        })?),
+        BackendKind::OpenAi => Arc::new(OpenAiBackend::new(http_config(b, url, api_key))?),
+        BackendKind::Ollama => Arc::new(OllamaBackend::new(http_config(b, url, api_key))?),
         BackendKind::Mock => Arc::new(MockBackend::new(MockConfig {
             mode: match b.mock.mode {
                 MockMode::Echo => devassist_backends::MockMode::Echo,
@@ -59,6 +43,24 @@ fn protocol(kind: BackendKind) -> Protocol {
         BackendKind::OpenAi => Protocol::OpenAi,
         BackendKind::Ollama => Protocol::Ollama,
         BackendKind::Mock => Protocol::Mock,
+    }
+}
+
+/// How to reach an `openai` or `ollama` backend.
+fn http_config(b: &BackendSettings, url: String, api_key: Option<String>) -> HttpConfig {
+    let t = &b.transport;
+    HttpConfig {
+        base_url: url,
+        api_key,
+        connect_timeout: b.connect_timeout,
+        head_timeout: t.head_timeout,
+        request_timeout: b.request_timeout,
+        idle_timeout: b.idle_timeout,
+        extra_headers: b.headers.clone(),
+        proxy: t.proxy.clone(),
+        ca_file: t.ca_file.clone(),
+        client_cert: t.client_cert.clone(),
+        client_key: t.client_key.clone(),
     }
 }
 

@@ -1,10 +1,13 @@
-//! How upstream failures become `GatewayError`s, the same way for every HTTP backend.
+//! How upstream failures become `GatewayError`s, the same way for every HTTP backend, each
+//! with how far the request got (`Reached`), which decides whether it may be sent again.
 //!
 //! Messages name the backend by host and port only: never the full URL (it may carry
 //! credentials) and never the api key. Transport detail goes to `detail`, which is logged
-//! and not sent to clients.
+//! and not sent to clients. What an upstream says about an error is summarised (one short
+//! line, credentials redacted), never passed on whole.
 
-use super::h1::Error;
+use super::connect::{ConnectTimeout, ProxyFailed};
+use super::redact;
 use devassist_core::{GatewayError, Reached};
 use serde_json::Value;
 use std::time::Duration;
@@ -12,17 +15,18 @@ use std::time::Duration;
 /// The text every backend uses for bytes it cannot read (the mock's `garbage` mode too).
 pub const MALFORMED: &str = "upstream sent a malformed response";
 
-/// Longest upstream error body quoted back in a message.
-const MAX_QUOTED: usize = 1000;
-
+/// Bytes from the upstream that cannot be read: it answered, with something else.
 pub fn malformed(detail: impl Into<String>) -> GatewayError {
-    GatewayError::backend_error(MALFORMED).with_detail(detail)
+    GatewayError::backend_error(MALFORMED)
+        .with_detail(detail)
+        .with_reached(Reached::Answered)
 }
 
 pub fn truncated(host: &str) -> GatewayError {
     GatewayError::backend_error(format!(
         "backend at {host} closed the stream before it finished"
     ))
+    .with_reached(Reached::Answered)
 }
 
 pub fn idle_timeout(host: &str, idle: Duration) -> GatewayError {
@@ -30,61 +34,102 @@ pub fn idle_timeout(host: &str, idle: Duration) -> GatewayError {
         "backend at {host} sent nothing for {}s",
         idle.as_secs_f64()
     ))
+    .with_reached(Reached::Answered)
 }
 
-pub fn request_timeout(host: &str, total: Duration) -> GatewayError {
+/// The whole call ran out of time; `reached` says where it was.
+pub fn request_timeout(host: &str, total: Duration, reached: Reached) -> GatewayError {
     GatewayError::backend_timeout(format!(
         "backend at {host} did not finish within {}s",
         total.as_secs_f64()
     ))
+    .with_reached(reached)
 }
 
-/// A transport error, before or during the body, with how far the request got.
-pub fn transport(err: &Error, host: &str) -> GatewayError {
-    let reached = match err {
-        Error::Connect(_) | Error::ConnectTimeout => Reached::NotSent,
-        Error::Send(_) | Error::Closed(_) => Reached::Written,
-        Error::Read(_) | Error::Incomplete | Error::Malformed(_) => Reached::Answered,
-    };
-    describe(err, host).with_reached(reached)
+/// No response head came within the head timeout.
+pub fn head_timeout(host: &str, limit: Duration, reached: Reached) -> GatewayError {
+    GatewayError::backend_timeout(format!(
+        "backend at {host} sent no response within {}s",
+        limit.as_secs_f64()
+    ))
+    .with_reached(reached)
 }
 
-fn describe(err: &Error, host: &str) -> GatewayError {
+/// A failure of the request, before any response head.
+pub fn transport(err: &hyper_util::client::legacy::Error, host: &str) -> GatewayError {
     // Messages name `host:port` only: URL credentials travel in a header and never reach
     // the error (`credentials_in_the_url_never_reach_the_error`).
-    let detail = err.to_string();
-    match err {
-        Error::Connect(_) => {
-            GatewayError::backend_error(format!("cannot connect to backend at {host}"))
-                .with_detail(detail)
-        }
-        Error::ConnectTimeout => {
+    let detail = chain(err);
+    if err.is_connect() {
+        let timed_out = sources(err).any(|e| {
+            e.is::<ConnectTimeout>()
+                || e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        });
+        let tunnel = sources(err).any(|e| e.is::<ProxyFailed>());
+        let err = if timed_out {
             GatewayError::backend_timeout(format!("connecting to backend at {host} timed out"))
-                .with_detail(detail)
-        }
-        Error::Send(_) | Error::Closed(_) => {
+        } else if tunnel {
+            GatewayError::backend_error(format!(
+                "cannot connect to backend at {host} through the proxy"
+            ))
+        } else {
+            GatewayError::backend_error(format!("cannot connect to backend at {host}"))
+        };
+        return err.with_detail(detail).with_reached(Reached::NotSent);
+    }
+    if sources(err).any(refused_tls_session) {
+        // TLS 1.3 checks a client certificate after the client's side of the handshake is
+        // done: the refusal arrives as the answer to the request, whose bytes the upstream
+        // discarded unread.
+        return GatewayError::backend_error(format!(
+            "backend at {host} refused the TLS session (is a client certificate needed?)"
+        ))
+        .with_detail(detail)
+        .with_reached(Reached::NotSent);
+    }
+    let hyper = sources(err).find_map(|e| e.downcast_ref::<hyper::Error>());
+    match hyper {
+        // hyper hands a request back as canceled only when it never began to write it.
+        Some(h) if h.is_canceled() => {
             GatewayError::backend_error(format!("request to backend at {host} failed"))
                 .with_detail(detail)
+                .with_reached(Reached::NotSent)
         }
-        Error::Read(_) | Error::Incomplete => {
-            GatewayError::backend_error(format!("connection to backend at {host} broke"))
-                .with_detail(detail)
-        }
-        Error::Malformed(what) => malformed(format!("from {host}: {what}")),
+        // Bytes came back that are not HTTP: the upstream read the request.
+        Some(h) if h.is_parse() => malformed(format!("from {host}: {detail}")),
+        _ => GatewayError::backend_error(format!(
+            "backend at {host} closed the connection without answering"
+        ))
+        .with_detail(detail)
+        .with_reached(Reached::Written),
     }
 }
 
-/// A non-2xx answer: keep the status and the upstream's own message.
+/// A failure while reading the body, after the response head.
+pub fn body(err: &hyper::Error, host: &str) -> GatewayError {
+    let detail = chain(err);
+    let err = if err.is_parse() {
+        malformed(format!("from {host}: {detail}"))
+    } else {
+        GatewayError::backend_error(format!("connection to backend at {host} broke"))
+            .with_detail(detail)
+    };
+    err.with_reached(Reached::Answered)
+}
+
+/// A non-2xx answer: the status, and a summary of the upstream's own message. 429 and 503
+/// say the upstream did not take the request; anything else may have been acted on.
 pub fn upstream_status(status: u16, body: &[u8], host: &str) -> GatewayError {
-    // 429 and 503 are how servers turn a request away before working on it.
+    let message = status_message(status, body);
     let reached = match status {
         429 | 503 => Reached::Declined,
         _ => Reached::Answered,
     };
-    GatewayError::backend_error(status_message(status, body))
+    GatewayError::backend_error(message.clone())
         .with_upstream_status(status)
+        .with_detail(format!("backend at {host} answered {status}: {message}"))
         .with_reached(reached)
-        .with_detail(format!("backend at {host} answered {status}"))
 }
 
 fn status_message(status: u16, body: &[u8]) -> String {
@@ -93,32 +138,33 @@ fn status_message(status: u16, body: &[u8]) -> String {
         return message;
     }
     let text = String::from_utf8_lossy(body);
-    let text = text.trim();
+    let text = redact::summary(&text);
     if text.is_empty() {
         return format!("backend answered HTTP {status}");
     }
-    quote(text)
+    text
 }
 
 /// The message of an error body or an in-stream error object, in any of the shapes
 /// upstreams use: `{"error":"..."}` (Ollama, TGI), `{"error":{"message":...}}` (OpenAI,
 /// vLLM, llama-server), `{"message":...}` (older vLLM), `{"detail":...}` (FastAPI).
+/// Summarised: one short line, credentials redacted.
 pub fn message_of(value: &Value) -> Option<String> {
     let text = |v: &Value| match v {
-        Value::String(s) if !s.trim().is_empty() => Some(quote(s.trim())),
+        Value::String(s) if !s.trim().is_empty() => Some(redact::summary(s)),
         _ => None,
     };
     match value.get("error") {
         Some(Value::Object(obj)) => obj
             .get("message")
             .and_then(text)
-            .or_else(|| serde_json::to_string(obj).ok().map(|s| quote(&s))),
+            .or_else(|| serde_json::to_string(obj).ok().map(|s| redact::summary(&s))),
         Some(other @ Value::String(_)) => text(other),
         Some(Value::Null) | None => value
             .get("message")
             .and_then(text)
             .or_else(|| value.get("detail").and_then(text)),
-        Some(other) => Some(quote(&other.to_string())),
+        Some(other) => Some(redact::summary(&other.to_string())),
     }
 }
 
@@ -135,26 +181,62 @@ pub fn status_of(value: &Value) -> Option<u16> {
 /// An error object that arrived inside a 2xx stream.
 pub fn in_stream(value: &Value) -> GatewayError {
     let message = message_of(value).unwrap_or_else(|| "backend reported an error".to_owned());
-    let err = GatewayError::backend_error(message);
+    let err = GatewayError::backend_error(message).with_reached(Reached::Answered);
     match status_of(value) {
         Some(status) => err.with_upstream_status(status),
         None => err,
     }
 }
 
-fn quote(text: &str) -> String {
-    if text.len() <= MAX_QUOTED {
-        return text.to_owned();
+/// A TLS alert by which the upstream refused the session: nothing sent inside it was read.
+fn refused_tls_session(err: &(dyn std::error::Error + 'static)) -> bool {
+    use tokio_rustls::rustls::{AlertDescription as A, Error as Tls};
+    let tls = err
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+        .and_then(|inner| inner.downcast_ref::<Tls>());
+    matches!(
+        tls,
+        Some(Tls::AlertReceived(
+            A::CertificateRequired
+                | A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateRevoked
+                | A::CertificateExpired
+                | A::CertificateUnknown
+                | A::UnknownCA
+                | A::AccessDenied
+                | A::HandshakeFailure
+        ))
+    )
+}
+
+/// The error and its causes, as one line for `detail`.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = e.source();
     }
-    let mut end = MAX_QUOTED;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    redact::summary(&out)
+}
+
+fn sources<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e: &&'a (dyn std::error::Error + 'static)| {
+        (*e).source()
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::redact::MAX_LEN as MAX_QUOTED;
     use super::*;
     use serde_json::json;
 
@@ -201,5 +283,35 @@ mod tests {
         assert_eq!(err.status(), 400);
         let err = in_stream(&json!({"error": "boom"}));
         assert_eq!(err.status(), 502);
+    }
+
+    #[test]
+    fn declined_answers_may_be_resent_others_not() {
+        for (status, reached) in [
+            (429, Reached::Declined),
+            (503, Reached::Declined),
+            (500, Reached::Answered),
+            (502, Reached::Answered),
+            (400, Reached::Answered),
+        ] {
+            let err = upstream_status(status, b"{}", "h:1");
+            assert_eq!(err.reached, reached, "{status}");
+        }
+        assert!(upstream_status(503, b"", "h:1").may_resend());
+        assert!(!upstream_status(500, b"", "h:1").may_resend());
+    }
+
+    #[test]
+    fn error_bodies_are_one_short_line_without_credentials() {
+        let body = format!(
+            "{{\"error\":{{\"message\":\"bad request\\nheaders: authorization: Bearer sk-live-abcdefgh12345678 {}\"}}}}",
+            "x".repeat(500)
+        );
+        let err = upstream_status(400, body.as_bytes(), "h:1");
+        assert!(!err.message.contains("abcdefgh12345678"), "{}", err.message);
+        assert!(!err.message.contains('\n'));
+        assert!(err.message.len() <= MAX_QUOTED + '…'.len_utf8());
+        let detail = err.detail.unwrap_or_default();
+        assert!(!detail.contains("abcdefgh12345678"), "{detail}");
     }
 }

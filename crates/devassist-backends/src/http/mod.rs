@@ -1,44 +1,77 @@
 //! HTTP plumbing shared by the backends that call real upstream servers (`openai`,
-//! `ollama`): one pooled client per backend, headers, deadlines, status checks and the
-//! body pump that turns upstream bytes into events.
+//! `ollama`), and by readiness probes and the CLI (`get`): one pooled client per upstream,
+//! headers, deadlines, status checks and the body pump that turns upstream bytes into
+//! events.
+//!
+//! HTTP/1.1 and HTTP/2 are hyper's (hyper-util's pooled client), TLS is rustls's
+//! (hyper-rustls), proxies are hyper-util's. What is ours: the routes and deadlines, how
+//! failures become errors, and one rule the pooled client is set up to keep — a request the
+//! upstream may have read is never sent again (see `client`).
 //!
 //! It knows nothing about either wire format; that lives in each backend's `stream.rs`.
 
+mod client;
 mod config;
+mod connect;
 pub(crate) mod error;
-mod h1;
+mod get;
+pub(crate) mod proxy;
 pub(crate) mod pump;
+mod redact;
+mod tls;
 
 use base64::Engine;
 use bytes::Bytes;
-use devassist_core::{CallContext, ErrorKind, GatewayError, Origin};
-use h1::Response;
-use http::Method;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use devassist_core::{CallContext, ErrorKind, GatewayError, Origin, Reached};
+use http::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, PROXY_AUTHORIZATION,
+};
+use http::{Method, StatusCode, Uri};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::capture_connection;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use url::Url;
 
-pub use config::HttpConfig;
+pub use config::{HttpConfig, Proxy};
+pub use get::{GetOptions, get, get_json, probe};
 
 /// Forwarded correlation id; a static name is not parsed again on every request.
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Largest error body read back from an upstream to quote its message.
+/// Largest error body read back from an upstream to summarise its message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Headers the client sets itself; configuring them would corrupt the framing.
+pub(crate) const RESERVED_HEADERS: [&str; 6] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "upgrade",
+];
 
 /// One upstream server: a pooled client built once, and where to reach it.
 #[derive(Clone)]
 pub(crate) struct Upstream {
-    client: h1::Client,
+    client: client::Client,
+    /// `scheme://host[:port]`, without credentials.
+    origin: Arc<str>,
     /// The base URL's path without its trailing `/`; each call appends its own path.
     base_path: Arc<str>,
     /// The base URL's query (`?api-version=…`), sent on every call; empty if none.
     query: Arc<str>,
     /// `host:port`, the only part of the URL that error messages show.
     host: Arc<str>,
+    /// `accept`, credentials and the configured headers, sent on every call.
+    headers: Arc<HeaderMap>,
+    /// The backend's own secrets, scrubbed from every error it produces.
+    secrets: Arc<redact::Secrets>,
     pub request_timeout: Duration,
+    pub head_timeout: Duration,
     pub idle_timeout: Duration,
 }
 
@@ -46,6 +79,24 @@ pub(crate) struct Upstream {
 pub(crate) enum Body {
     Json(serde_json::Value),
     Raw(Bytes),
+    Empty,
+}
+
+/// When the response head is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// Streamed: the head comes before the work is done, within the head timeout.
+    Streamed,
+    /// Whole: the head comes with the finished answer (a non-streamed generation, an
+    /// embedding, a model pull without progress), bounded by the request timeout only.
+    Whole,
+}
+
+/// A response head and its body, not read yet.
+pub(crate) struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Incoming,
 }
 
 /// A response whose status has not been checked yet, with the call's total deadline.
@@ -56,32 +107,55 @@ pub(crate) struct Call {
 
 impl Upstream {
     pub fn new(settings: &HttpConfig) -> Result<Self, GatewayError> {
+        Self::with_env(settings, proxy::Env::process())
+    }
+
+    /// Like `new`, with the proxy variables read through `env`.
+    pub(crate) fn with_env(
+        settings: &HttpConfig,
+        env: proxy::Env<'_>,
+    ) -> Result<Self, GatewayError> {
         let base = settings.base_url.trim().trim_end_matches('/');
         let url =
             Url::parse(base).map_err(|e| config_error(format!("invalid url {base:?}: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(config_error(format!("url {base:?} must be http or https")));
         }
-        let host = match (url.host_str(), url.port_or_known_default()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_owned(),
-            (None, _) => return Err(config_error(format!("url {base:?} has no host"))),
+        let (Some(host_name), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+            return Err(config_error(format!("url {base:?} has no host")));
         };
+        let host = format!("{host_name}:{port}");
+        // The URL's own authority minus its credentials: `host_str` keeps IPv6 brackets.
+        let origin = match url.port() {
+            Some(port) => format!("{}://{host_name}:{port}", url.scheme()),
+            None => format!("{}://{host_name}", url.scheme()),
+        };
+        let origin_uri: Uri = origin
+            .parse()
+            .map_err(|e| config_error(format!("url {base:?}: {e}")))?;
+
+        let mut secrets = redact::Secrets::default();
         let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
         if let Some(key) = settings.api_key.as_deref().filter(|k| !k.is_empty()) {
             let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
                 .map_err(|_| config_error("api key contains characters not allowed in a header"))?;
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
+            secrets.add(key);
         } else if let Some(value) = basic_auth(&url) {
             // `http://user:password@host`: the credentials go in a header, never on the wire
             // in the URL and never into a message (which names `host:port` only).
             headers.insert(AUTHORIZATION, value);
         }
+        if let Some(password) = url.password() {
+            let decoded = percent_encoding::percent_decode_str(password).decode_utf8_lossy();
+            secrets.add(&decoded);
+        }
         for (name, value) in &settings.extra_headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| config_error(format!("invalid header name {name:?}")))?;
-            if h1::RESERVED_HEADERS.contains(&name.as_str()) {
+            if RESERVED_HEADERS.contains(&name.as_str()) {
                 return Err(config_error(format!(
                     "header {name} is set by devassist itself and cannot be configured"
                 )));
@@ -90,10 +164,30 @@ impl Upstream {
                 .map_err(|_| config_error(format!("invalid value for header {name}")))?;
             headers.insert(name, value);
         }
-        let client = h1::Client::new(&url, &headers, settings.connect_timeout)
-            .map_err(|e| config_error(format!("url {base:?}: {e}")))?;
+
+        let route = proxy::route(&origin_uri, &settings.proxy, env)
+            .map_err(|e| config_error(format!("backend at {host}: {e}")))?;
+        if let proxy::Route::Forward(via) = &route
+            && let Some(auth) = &via.auth
+        {
+            // A forward proxy reads it from every request; a tunnel's goes in the CONNECT.
+            headers.insert(PROXY_AUTHORIZATION, auth.clone());
+        }
+        if let Proxy::Url(proxy_url) = &settings.proxy
+            && let Ok(parsed) = Url::parse(proxy_url)
+            && let Some(password) = parsed.password()
+        {
+            secrets.add(&percent_encoding::percent_decode_str(password).decode_utf8_lossy());
+        }
+        if let Some(via) = route.via() {
+            tracing::debug!(backend = %host, proxy = %via.shown, "Upstream reached through a proxy");
+        }
+        let tls = tls::client_config(settings)
+            .map_err(|e| config_error(format!("backend at {host}: {e}")))?;
+        let connector = connect::Connector::new(&route, tls, settings.connect_timeout);
         Ok(Self {
-            client,
+            client: client::build(connector),
+            origin: origin.into(),
             base_path: url.path().trim_end_matches('/').into(),
             query: url
                 .query()
@@ -101,7 +195,10 @@ impl Upstream {
                 .unwrap_or_default()
                 .into(),
             host: host.into(),
+            headers: Arc::new(headers),
+            secrets: Arc::new(secrets),
             request_timeout: settings.request_timeout,
+            head_timeout: settings.head_timeout,
             idle_timeout: settings.idle_timeout,
         })
     }
@@ -110,54 +207,107 @@ impl Upstream {
         &self.host
     }
 
-    /// Sends one request and waits for the response head, within the request timeout.
+    /// Sends one request and waits for the response head: within the head timeout for a
+    /// streamed answer, and always within the request timeout.
     pub async fn send(
         &self,
         method: Method,
         path: &str,
         body: Body,
+        answer: Answer,
         ctx: &CallContext,
     ) -> Result<Call, GatewayError> {
-        let deadline = Instant::now() + self.request_timeout;
-        let target = format!("{}{path}{}", self.base_path, self.query);
-        let body = match body {
-            Body::Json(value) => Bytes::from(serde_json::to_vec(&value).map_err(|e| {
-                GatewayError::new(ErrorKind::Internal, Origin::Gateway, e.to_string())
-            })?),
-            Body::Raw(bytes) => bytes,
+        let now = Instant::now();
+        let deadline = now + self.request_timeout;
+        let head_at = match answer {
+            Answer::Streamed => deadline.min(now + self.head_timeout),
+            Answer::Whole => deadline,
         };
-        let mut headers = HeaderMap::with_capacity(2);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let (body, content_type) = match body {
+            Body::Json(value) => (
+                Bytes::from(serde_json::to_vec(&value).map_err(|e| {
+                    GatewayError::new(ErrorKind::Internal, Origin::Gateway, e.to_string())
+                        .with_reached(Reached::NotSent)
+                })?),
+                true,
+            ),
+            Body::Raw(bytes) => (bytes, true),
+            Body::Empty => (Bytes::new(), false),
+        };
+        let mut target = String::with_capacity(
+            self.origin.len() + self.base_path.len() + path.len() + self.query.len() + 1,
+        );
+        target.push_str(&self.origin);
+        target.push_str(&self.base_path);
+        target.push_str(path);
+        if self.base_path.is_empty() && path.is_empty() {
+            target.push('/');
+        }
+        target.push_str(&self.query);
+        let mut request = http::Request::builder()
+            .method(method.clone())
+            .uri(target)
+            .body(Full::new(body))
+            .map_err(|e| {
+                config_error(format!("cannot build a request to {}: {e}", self.host))
+                    .with_reached(Reached::NotSent)
+            })?;
+        let headers = request.headers_mut();
+        headers.reserve(self.headers.len() + 2);
+        for (name, value) in self.headers.iter() {
+            headers.insert(name.clone(), value.clone());
+        }
+        if content_type {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
         // An id a client sent may hold bytes a header cannot carry: then it is not forwarded.
         if let Ok(id) = HeaderValue::from_str(&ctx.request_id)
             && !ctx.request_id.is_empty()
         {
             headers.insert(X_REQUEST_ID.clone(), id);
         }
-        let request = h1::Request {
-            method: &method,
-            target: &target,
-            headers: &headers,
-            body: &body,
-        };
+        // Tells, if the head never comes, whether the request was handed to a connection.
+        let connection = capture_connection(&mut request);
         tracing::debug!(backend = %self.host, %method, path, request_id = %ctx.request_id, "Calling upstream");
-        match tokio::time::timeout_at(deadline, self.client.send(&request)).await {
-            Ok(Ok(response)) => Ok(Call { response, deadline }),
-            Ok(Err(err)) => Err(error::transport(&err, &self.host)),
-            Err(_) => Err(error::request_timeout(&self.host, self.request_timeout)),
+        match tokio::time::timeout_at(head_at, self.client.request(request)).await {
+            Ok(Ok(response)) => {
+                let (head, body) = response.into_parts();
+                Ok(Call {
+                    response: Response {
+                        status: head.status,
+                        headers: head.headers,
+                        body,
+                    },
+                    deadline,
+                })
+            }
+            Ok(Err(err)) => Err(self.secrets.scrub_error(error::transport(&err, &self.host))),
+            Err(_) => {
+                let reached = if connection.connection_metadata().is_some() {
+                    Reached::Written
+                } else {
+                    Reached::NotSent
+                };
+                Err(if head_at < deadline {
+                    error::head_timeout(&self.host, self.head_timeout, reached)
+                } else {
+                    error::request_timeout(&self.host, self.request_timeout, reached)
+                })
+            }
         }
     }
 
     /// Sends one request and turns a non-2xx answer into an error carrying the upstream's
-    /// status and message.
+    /// status and a summary of its message.
     pub async fn send_checked(
         &self,
         method: Method,
         path: &str,
         body: Body,
+        answer: Answer,
         ctx: &CallContext,
     ) -> Result<Call, GatewayError> {
-        let call = self.send(method, path, body, ctx).await?;
+        let call = self.send(method, path, body, answer, ctx).await?;
         let status = call.response.status;
         if status.is_success() {
             return Ok(call);
@@ -172,7 +322,9 @@ impl Upstream {
                 Ok(None) | Err(_) => break,
             }
         }
-        let err = error::upstream_status(status.as_u16(), &body, &self.host);
+        let err =
+            self.secrets
+                .scrub_error(error::upstream_status(status.as_u16(), &body, &self.host));
         tracing::debug!(backend = %self.host, status = status.as_u16(), message = %err.message, "Upstream answered an error");
         Err(err)
     }
@@ -183,6 +335,13 @@ impl Upstream {
         call: Call,
         limit: usize,
     ) -> Result<serde_json::Value, GatewayError> {
+        let body = self.read_body(call, limit).await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| error::malformed(format!("invalid JSON from {}: {e}", self.host)))
+    }
+
+    /// Reads a whole body of at most `limit` bytes.
+    pub async fn read_body(&self, call: Call, limit: usize) -> Result<Vec<u8>, GatewayError> {
         let mut reader = pump::BodyReader::new(call.response, self, Some(call.deadline));
         let mut body = Vec::new();
         while let Some(chunk) = reader.chunk().await? {
@@ -193,8 +352,16 @@ impl Upstream {
             }
             body.extend_from_slice(&chunk);
         }
-        serde_json::from_slice(&body)
-            .map_err(|e| error::malformed(format!("invalid JSON from {}: {e}", self.host)))
+        Ok(body)
+    }
+}
+
+/// When a generation's response head is due: streamed requests are streamed upstream.
+pub(crate) fn answer(req: &devassist_core::GenerateRequest) -> Answer {
+    if req.stream {
+        Answer::Streamed
+    } else {
+        Answer::Whole
     }
 }
 
@@ -225,4 +392,12 @@ fn config_error(message: impl Into<String>) -> GatewayError {
 }
 
 #[cfg(test)]
+mod test_raw;
+#[cfg(test)]
+mod test_tls;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_proxy;
+#[cfg(test)]
+mod tests_transport;

@@ -4,26 +4,40 @@
 //! `start` reads ahead to the first event so that anything that goes wrong before it
 //! (garbage, an error line, a dead upstream) is returned as an error before the gateway
 //! has written a byte; later failures become the stream's last item. Dropping the stream
-//! drops the response, which closes the upstream connection and cancels the generation.
+//! drops the response, which closes the upstream connection (HTTP/1.1) or resets the stream
+//! (HTTP/2) and cancels the generation.
+//!
+//! Every error it hands out says the upstream answered (`Reached::Answered`), and carries
+//! none of the backend's own secrets.
 
-use super::h1::{self, Response};
-use super::{Upstream, error};
+use super::{Response, Upstream, error, redact};
 use bytes::Bytes;
-use devassist_core::{Event, EventStream, GatewayError};
+use devassist_core::{Event, EventStream, GatewayError, Reached};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// How long the rest of a body (the terminating chunk a server writes after `[DONE]`) is
+/// waited for once the decoder has what it needs, so that the connection can serve the next
+/// call. Usually it is already there; a body that does not end in time is dropped, which
+/// closes its connection.
+const FINISH_GRACE: Duration = Duration::from_millis(50);
+/// Most body bytes skipped to finish a body the decoder is done with.
+const MAX_SKIP: usize = 64 * 1024;
+
 /// Reads a response body chunk by chunk, under the idle timeout and the call's deadline.
 ///
 /// Holds the body alone: the response head is not needed past the status check.
 pub(crate) struct BodyReader {
-    body: h1::Body,
+    body: Incoming,
     idle: Duration,
     deadline: Option<Instant>,
     total: Duration,
     host: Arc<str>,
+    secrets: Arc<redact::Secrets>,
 }
 
 impl BodyReader {
@@ -35,27 +49,52 @@ impl BodyReader {
             deadline,
             total: upstream.request_timeout,
             host: upstream.host.clone(),
+            secrets: upstream.secrets.clone(),
         }
     }
 
+    /// The next piece of the body; `None` at its end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, GatewayError> {
         let idle_at = Instant::now() + self.idle;
         let (at, is_total) = match self.deadline {
             Some(deadline) if deadline <= idle_at => (deadline, true),
             _ => (idle_at, false),
         };
-        match tokio::time::timeout_at(at, self.body.data()).await {
-            Ok(Ok(chunk)) => Ok(chunk),
-            Ok(Err(err)) => Err(error::transport(&err, &self.host)),
-            Err(_) if is_total => Err(error::request_timeout(&self.host, self.total)),
-            Err(_) => Err(error::idle_timeout(&self.host, self.idle)),
+        loop {
+            match tokio::time::timeout_at(at, self.body.frame()).await {
+                Ok(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) if !data.is_empty() => return Ok(Some(data)),
+                    // Empty data, or trailers: nothing for the decoder.
+                    _ => {}
+                },
+                Ok(Some(Err(err))) => return Err(error::body(&err, &self.host)),
+                Ok(None) => return Ok(None),
+                Err(_) if is_total => {
+                    return Err(error::request_timeout(
+                        &self.host,
+                        self.total,
+                        Reached::Answered,
+                    ));
+                }
+                Err(_) => return Err(error::idle_timeout(&self.host, self.idle)),
+            }
         }
     }
 
-    /// Done with the body before its end: the connection is reused once the rest of the
-    /// body's framing has arrived (dropping the reader instead closes the connection).
-    pub fn release(self) {
-        self.body.release();
+    /// Done with the body before its end: reads what is left of it (usually the terminating
+    /// chunk after the format's own end marker) within `FINISH_GRACE`, so that the
+    /// connection goes back to the pool instead of being closed.
+    pub async fn finish(mut self) {
+        let rest = async {
+            let mut skipped = 0;
+            while let Some(Ok(frame)) = self.body.frame().await {
+                skipped += frame.data_ref().map_or(0, Bytes::len);
+                if skipped > MAX_SKIP {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(FINISH_GRACE, rest).await;
     }
 }
 
@@ -75,16 +114,19 @@ pub(crate) struct Pump<D> {
     decoder: D,
     pending: VecDeque<Result<Event, GatewayError>>,
     host: Arc<str>,
+    secrets: Arc<redact::Secrets>,
 }
 
 impl<D: Decode> Pump<D> {
     pub fn new(body: BodyReader, decoder: D) -> Self {
         let host = body.host.clone();
+        let secrets = body.secrets.clone();
         Self {
             body: Some(body),
             decoder,
             pending: VecDeque::new(),
             host,
+            secrets,
         }
     }
 
@@ -100,6 +142,16 @@ impl<D: Decode> Pump<D> {
             Some((item, pump))
         });
         Ok(Box::pin(stream))
+    }
+
+    /// A failure after the response head: the upstream answered, and what it said about the
+    /// failure carries none of the backend's secrets.
+    fn answered(&self, err: GatewayError) -> GatewayError {
+        let err = self.secrets.scrub_error(err);
+        if err.reached == Reached::Unknown {
+            return err.with_reached(Reached::Answered);
+        }
+        err
     }
 
     async fn next(&mut self) -> Option<Result<Event, GatewayError>> {
@@ -126,11 +178,11 @@ impl<D: Decode> Pump<D> {
                 && let Some(body) = self.body.take()
             {
                 // Nothing after the end marker matters; the connection can serve the next call.
-                body.release();
+                body.finish().await;
             }
             self.pending.extend(events.into_iter().map(Ok));
             if let Err(err) = result {
-                self.pending.push_back(Err(err));
+                self.pending.push_back(Err(self.answered(err)));
             }
         }
     }

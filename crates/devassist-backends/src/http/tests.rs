@@ -46,6 +46,7 @@ impl Kind {
                     request_timeout: t.request,
                     idle_timeout: t.idle,
                     extra_headers: BTreeMap::new(),
+                    ..OpenAiConfig::default()
                 })
                 .unwrap(),
             ),
@@ -57,6 +58,7 @@ impl Kind {
                     request_timeout: t.request,
                     idle_timeout: t.idle,
                     extra_headers: BTreeMap::new(),
+                    ..OpenAiConfig::default()
                 })
                 .unwrap(),
             ),

@@ -2,12 +2,13 @@
 //! client's body goes upstream untouched and the upstream's answer comes back as bytes,
 //! status included, so progress NDJSON and Ollama's own errors reach the client as is.
 //!
-//! Only the wait for the response head is bounded by the request timeout: a pull of a
+//! Only the wait for the response head is bounded by the request timeout (a pull without
+//! progress answers when it is done, so the head timeout does not apply): a pull of a
 //! large model legitimately streams progress for longer, so the body is bounded by the idle
 //! timeout alone.
 
 use crate::http::pump::BodyReader;
-use crate::http::{Body, Upstream};
+use crate::http::{Answer, Body, Upstream};
 use bytes::Bytes;
 use devassist_core::{CallContext, GatewayError, ManageOp, RawResponse};
 use http::Method;
@@ -34,7 +35,7 @@ pub(crate) async fn pass_through(
         ManageOp::Pull | ManageOp::Push | ManageOp::Create | ManageOp::Copy => Method::POST,
     };
     let call = upstream
-        .send(method, op.path(), Body::Raw(body), ctx)
+        .send(method, op.path(), Body::Raw(body), Answer::Whole, ctx)
         .await?;
     let status = call.response.status.as_u16();
     let headers: BTreeMap<String, String> = call

@@ -11,7 +11,7 @@ mod stream;
 mod tests;
 
 use crate::http::pump::{BodyReader, Pump};
-use crate::http::{Body, HttpConfig, Upstream, error, media_type};
+use crate::http::{Answer, Body, HttpConfig, Upstream, answer, error, media_type};
 use bytes::Bytes;
 use devassist_core::{
     Backend, CallContext, EmbedRequest, EmbedResponse, EventStream, GatewayError, GenerateRequest,
@@ -57,7 +57,13 @@ impl Backend for OllamaBackend {
         let (endpoint, body) = request::generate_body(&req);
         let call = self
             .upstream
-            .send_checked(Method::POST, endpoint.path(), Body::Json(body), ctx)
+            .send_checked(
+                Method::POST,
+                endpoint.path(),
+                Body::Json(body),
+                answer(&req),
+                ctx,
+            )
             .await?;
         match media_type(&call.response) {
             Some(m) if !m.contains("json") => {
@@ -82,7 +88,7 @@ impl Backend for OllamaBackend {
         let body = Body::Json(request::embed_body(&req));
         let call = self
             .upstream
-            .send_checked(Method::POST, "/api/embed", body, ctx)
+            .send_checked(Method::POST, "/api/embed", body, Answer::Whole, ctx)
             .await?;
         let value = self.upstream.read_json(call, MAX_JSON_BODY).await?;
         parse_embeddings(&value, req.input.len())

@@ -10,7 +10,7 @@ mod stream;
 mod tests;
 
 use crate::http::pump::{BodyReader, Pump};
-use crate::http::{Body, HttpConfig, Upstream, error, media_type};
+use crate::http::{Answer, Body, HttpConfig, Upstream, answer, error, media_type};
 use devassist_core::{
     Backend, CallContext, EmbedRequest, EmbedResponse, EventStream, GatewayError, GenerateRequest,
 };
@@ -54,7 +54,13 @@ impl Backend for OpenAiBackend {
         let (endpoint, body) = request::generate_body(&req);
         let call = self
             .upstream
-            .send_checked(Method::POST, endpoint.path(), Body::Json(body), ctx)
+            .send_checked(
+                Method::POST,
+                endpoint.path(),
+                Body::Json(body),
+                answer(&req),
+                ctx,
+            )
             .await?;
         let media = media_type(&call.response);
         let reader = BodyReader::new(call.response, &self.upstream, Some(call.deadline));
@@ -97,6 +103,7 @@ impl Backend for OpenAiBackend {
                 Method::POST,
                 "/embeddings",
                 Body::Json(request::embed_body(&req)),
+                Answer::Whole,
                 ctx,
             )
             .await?;

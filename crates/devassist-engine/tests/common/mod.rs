@@ -1,9 +1,16 @@
 //! Test harness: start the real `devassist-engine` binary on the default model, wait for its
-//! readiness line, talk to it over HTTP, kill it on drop. Engines run one at a time (a shared
+//! readiness line, talk to it over HTTP (hyper-util's client, as the gateway), kill it on
+//! drop. Engines run one at a time (a shared
 //! lock): two engines on a 2-core machine would only slow each other down.
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use serde_json::Value as Json;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -12,6 +19,10 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// Longest a test waits for one answer.
+const TIMEOUT: Duration = Duration::from_secs(600);
 
 pub const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const BIN: &str = env!("CARGO_BIN_EXE_devassist-engine");
@@ -42,7 +53,7 @@ pub fn model_path() -> Option<PathBuf> {
 pub struct Engine {
     child: Child,
     pub url: String,
-    pub client: reqwest::Client,
+    client: Client<HttpConnector, Full<Bytes>>,
     _turn: MutexGuard<'static, ()>,
 }
 
@@ -72,49 +83,70 @@ impl Engine {
         Ok(Some(Self {
             child,
             url,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(600))
-                .build()?,
+            client: Client::builder(TokioExecutor::new()).build_http(),
             _turn: turn,
         }))
     }
 
-    pub async fn post(
+    /// Sends a request and waits for the response head.
+    pub async fn send(
         &self,
+        method: http::Method,
         path: &str,
-        body: &Json,
-    ) -> Result<(u16, Json), Box<dyn std::error::Error>> {
-        let resp = self
-            .client
-            .post(format!("{}{path}", self.url))
-            .json(body)
-            .send()
-            .await?;
-        let status = resp.status().as_u16();
-        Ok((status, resp.json().await?))
+        content_type: &str,
+        body: impl Into<Bytes>,
+    ) -> AnyResult<http::Response<Incoming>> {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.url))
+            .header("content-type", content_type)
+            .body(Full::new(body.into()))?;
+        Ok(tokio::time::timeout(TIMEOUT, self.client.request(request)).await??)
     }
 
-    pub async fn get(&self, path: &str) -> Result<(u16, Json), Box<dyn std::error::Error>> {
+    /// POSTs a body as it is: status and JSON answer.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> AnyResult<(u16, Json)> {
+        let body = Bytes::copy_from_slice(body.as_bytes());
         let resp = self
-            .client
-            .get(format!("{}{path}", self.url))
-            .send()
+            .send(http::Method::POST, path, content_type, body)
             .await?;
-        let status = resp.status().as_u16();
-        Ok((status, resp.json().await?))
+        json_of(resp).await
+    }
+
+    /// POSTs JSON and opens the answer's body, not read yet.
+    pub async fn open(&self, path: &str, body: &Json) -> AnyResult<Incoming> {
+        let body = serde_json::to_vec(body)?;
+        let resp = self
+            .send(http::Method::POST, path, "application/json", body)
+            .await?;
+        Ok(resp.into_body())
+    }
+
+    pub async fn post(&self, path: &str, body: &Json) -> AnyResult<(u16, Json)> {
+        let body = serde_json::to_vec(body)?;
+        let resp = self
+            .send(http::Method::POST, path, "application/json", body)
+            .await?;
+        json_of(resp).await
+    }
+
+    pub async fn get(&self, path: &str) -> AnyResult<(u16, Json)> {
+        let resp = self
+            .send(http::Method::GET, path, "application/json", Bytes::new())
+            .await?;
+        json_of(resp).await
     }
 
     /// POST and return the `data:` payloads of the SSE answer, in order.
-    pub async fn stream(
-        &self,
-        path: &str,
-        body: &Json,
-    ) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    pub async fn stream(&self, path: &str, body: &Json) -> AnyResult<Vec<String>> {
+        let body = serde_json::to_vec(body)?;
         let resp = self
-            .client
-            .post(format!("{}{path}", self.url))
-            .json(body)
-            .send()
+            .send(http::Method::POST, path, "application/json", body)
             .await?;
         assert_eq!(resp.status().as_u16(), 200);
         assert_eq!(
@@ -123,7 +155,7 @@ impl Engine {
                 .and_then(|v| v.to_str().ok()),
             Some("text/event-stream")
         );
-        let text = resp.text().await?;
+        let text = String::from_utf8(read_body(resp.into_body()).await?.to_vec())?;
         assert!(
             !text.contains(": ping"),
             "keep-alive comments must never be sent"
@@ -175,6 +207,19 @@ impl Engine {
             json,
         ))
     }
+}
+
+/// The status and JSON body of an answer.
+async fn json_of(resp: http::Response<Incoming>) -> AnyResult<(u16, Json)> {
+    let status = resp.status().as_u16();
+    let body = read_body(resp.into_body()).await?;
+    Ok((status, serde_json::from_slice(&body)?))
+}
+
+async fn read_body(body: Incoming) -> AnyResult<Bytes> {
+    Ok(tokio::time::timeout(TIMEOUT, body.collect())
+        .await??
+        .to_bytes())
 }
 
 impl Drop for Engine {

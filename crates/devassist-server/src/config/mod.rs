@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod raw;
 pub mod secret;
 pub mod settings;
+pub mod transport;
 mod validate;
 
 pub use docs::DocsSettings;

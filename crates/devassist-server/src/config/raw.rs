@@ -99,6 +99,9 @@ pub struct RawBackend {
     pub api_key: Option<String>,
     /// Time allowed to open a connection. Default `5s`.
     pub connect_timeout: Option<String>,
+    /// Time allowed for the response head (its first byte) after the request is sent.
+    /// Default `2m`.
+    pub head_timeout: Option<String>,
     /// Time allowed for a whole request, streaming included. Default `10m`.
     pub request_timeout: Option<String>,
     /// Longest silence allowed between two chunks of a stream. Default `60s`.
@@ -106,6 +109,15 @@ pub struct RawBackend {
     /// Extra headers sent upstream with every request.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Forward proxy: `http://host:port`, `env:NAME` / `file:PATH` for a URL with a
+    /// password, or `none`. Default: `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY`.
+    pub proxy: Option<String>,
+    /// PEM bundle of extra CA certificates trusted for an `https` url.
+    pub ca_file: Option<String>,
+    /// PEM client certificate shown to an `https` upstream that asks for one (mTLS).
+    pub client_cert: Option<String>,
+    /// PEM private key of `client_cert`.
+    pub client_key: Option<String>,
     /// Settings of the `mock` backend.
     pub mock: Option<RawMock>,
     /// How the backend runs (always on, a process, operator hooks) and its limits.

@@ -126,6 +126,8 @@ pub struct BackendSettings {
     pub request_timeout: Duration,
     pub idle_timeout: Duration,
     pub headers: BTreeMap<String, String>,
+    /// Head timeout, proxy, CA bundle and client certificate.
+    pub transport: super::transport::TransportSettings,
     pub mock: MockSettings,
     /// `None`: always on, no limits.
     pub lifecycle: Option<super::lifecycle::BackendLifecycle>,

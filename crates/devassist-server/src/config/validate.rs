@@ -270,6 +270,18 @@ fn backend(
             mock.embedding_dims = d;
         }
     }
+    let transport = super::transport::validate(
+        &super::transport::RawTransport {
+            head_timeout: b.head_timeout.as_deref(),
+            proxy: b.proxy.as_deref(),
+            ca_file: b.ca_file.as_deref(),
+            client_cert: b.client_cert.as_deref(),
+            client_key: b.client_key.as_deref(),
+        },
+        &at,
+        env,
+        p,
+    );
     Some(BackendSettings {
         connect_timeout: duration(
             b.connect_timeout.as_deref(),
@@ -294,6 +306,7 @@ fn backend(
         url,
         api_key,
         headers: b.headers,
+        transport,
         mock,
         lifecycle,
     })

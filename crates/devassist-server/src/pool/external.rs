@@ -16,6 +16,7 @@
 use super::kind::ProviderKind;
 use super::provider::{Instance, Provider};
 use super::ready;
+use devassist_backends::http::GetOptions;
 use devassist_core::GatewayError;
 use std::future::Future;
 use std::time::Duration;
@@ -44,7 +45,7 @@ pub struct ExternalProvider {
     pub spec: ExternalSpec,
     /// Sent as a bearer token with each probe (the backend's `api_key`).
     pub api_key: Option<String>,
-    pub client: reqwest::Client,
+    pub client: GetOptions,
 }
 
 impl ExternalProvider {
@@ -59,12 +60,12 @@ impl ExternalProvider {
 }
 
 /// One probe of `url`: whether it answers 200 now.
-async fn probe(client: &reqwest::Client, url: &str, api_key: Option<&str>) -> bool {
-    let mut req = client.get(url);
-    if let Some(key) = api_key {
-        req = req.bearer_auth(key);
-    }
-    matches!(req.send().await, Ok(r) if r.status() == reqwest::StatusCode::OK)
+async fn probe(client: &GetOptions, url: &str, api_key: Option<&str>) -> bool {
+    let options = GetOptions {
+        api_key: api_key.map(str::to_owned),
+        ..client.clone()
+    };
+    ready::probe(&options, url).await
 }
 
 /// Probes every `interval` until a probe succeeds; false once `timeout` has passed.
@@ -153,7 +154,7 @@ struct Up {
     url: String,
     ready_url: String,
     api_key: Option<String>,
-    client: reqwest::Client,
+    client: GetOptions,
 }
 
 #[async_trait::async_trait]

@@ -11,6 +11,8 @@
 //!
 //! Readiness: a line on stdout or stderr, or an HTTP probe polled until it answers 200.
 
+use devassist_backends::Proxy;
+use devassist_backends::http::GetOptions;
 use std::hash::{BuildHasher, RandomState};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -74,22 +76,20 @@ pub fn with_port(s: &str, port: Option<u16>) -> String {
 }
 
 /// One probe: whether `url` answers 200 now.
-pub async fn probe(client: &reqwest::Client, url: &str) -> bool {
-    match client.get(url).send().await {
-        Ok(r) => r.status() == reqwest::StatusCode::OK,
-        Err(_) => false,
-    }
+pub async fn probe(client: &GetOptions, url: &str) -> bool {
+    devassist_backends::http::probe(url, client).await
 }
 
-/// A client for readiness probes: short timeouts, no proxy (probes are local or in the
-/// backend's own network).
-pub fn probe_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(5))
-        .no_proxy()
-        .build()
-        .unwrap_or_default()
+/// How readiness probes are made: short timeouts, no proxy (probes are local or in the
+/// backend's own network), a small body.
+pub fn probe_client() -> GetOptions {
+    GetOptions {
+        connect_timeout: Duration::from_secs(2),
+        timeout: Duration::from_secs(5),
+        proxy: Proxy::Direct,
+        max_body: 64 * 1024,
+        api_key: None,
+    }
 }
 
 #[cfg(test)]

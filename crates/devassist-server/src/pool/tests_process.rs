@@ -52,9 +52,9 @@ fn alive(pid: u32) -> bool {
 }
 
 async fn get(url: &str) -> u16 {
-    reqwest::get(url)
+    devassist_backends::http::get(url, &Default::default())
         .await
-        .map(|r| r.status().as_u16())
+        .map(|(status, _)| status)
         .unwrap_or(0)
 }
 

@@ -22,6 +22,7 @@ pub fn add_default_models(settings: &mut Settings) {
         request_timeout: Duration::from_secs(600),
         idle_timeout: Duration::from_secs(60),
         headers: Default::default(),
+        transport: Default::default(),
         mock: MockSettings::default(),
         lifecycle: None,
     });

@@ -2,6 +2,7 @@
 //! lifecycle as a table (or the raw JSON). Times come from the server as "seconds ago" and
 //! "seconds left", so clocks on the two machines need not agree.
 
+use devassist_backends::http::{GetOptions, get_json};
 use serde_json::Value;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -45,15 +46,12 @@ pub fn run(args: StatusArgs) -> ExitCode {
 }
 
 async fn fetch(url: &str) -> Result<Value, String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let resp = client.get(url).send().await.map_err(|e| e.to_string())?;
-    if !resp.status().is_success() {
-        return Err(format!("HTTP {}", resp.status()));
-    }
-    resp.json().await.map_err(|e| e.to_string())
+    let options = GetOptions {
+        timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(5),
+        ..GetOptions::default()
+    };
+    get_json(url, &options).await.map_err(|e| e.to_string())
 }
 
 /// `90` → `1m30s`; sub-second values keep milliseconds.

@@ -18,6 +18,7 @@ pub(crate) fn config(base_url: String) -> OllamaConfig {
         request_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(2),
         extra_headers: BTreeMap::new(),
+        ..OllamaConfig::default()
     }
 }
 

@@ -18,6 +18,7 @@ pub(crate) fn config(base_url: String) -> OpenAiConfig {
         request_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(2),
         extra_headers: BTreeMap::from([("x-tenant".to_owned(), "team-a".to_owned())]),
+        ..OpenAiConfig::default()
     }
 }
 
