@@ -14,7 +14,7 @@ run: setup
 ## Set everything up and run the whole test suite.
 test: setup
 	$(CARGO) build --workspace --all-targets
-	DEVASSIST_REQUIRE_MODEL=1 $(CARGO) test --workspace
+	DEVASSIST_REQUIRE_MODEL=1 DEVASSIST_REQUIRE_TOOLS=1 $(CARGO) test --workspace
 	DEVASSIST_BIN=$(CURDIR)/target/debug/devassist .venv/bin/python -m pytest tests/python $(PYTEST_ARGS)
 	DEVASSIST_BIN=$(CURDIR)/target/debug/devassist deploy/validate.sh
 
