@@ -254,3 +254,14 @@ def model_and_url(request, upstream, front):
     if request.param == "echo":
         return request.param, upstream.url
     return request.param, front.url
+
+
+def wait_for(check, timeout=15.0, every=0.05):
+    """Polls `check` until it returns something truthy, which is returned; fails after `timeout`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout}s")

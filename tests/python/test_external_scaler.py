@@ -16,7 +16,7 @@ import time
 import httpx
 import pytest
 
-from conftest import Gateway
+from conftest import Gateway, wait_for
 
 HERE = pathlib.Path(__file__).parent
 PY = sys.executable
@@ -57,16 +57,6 @@ def tmp():
 
 def queue(gw: Gateway) -> dict:
     return httpx.get(f"{gw.url}/status/queue").json()
-
-
-def wait_for(check, timeout=15.0, every=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def chat(url: str, timeout=60.0) -> httpx.Response:

@@ -20,7 +20,7 @@ import time
 import httpx
 import pytest
 
-from conftest import BIN, Gateway
+from conftest import BIN, Gateway, wait_for
 
 FAKE = pathlib.Path(__file__).with_name("fake_backend.py")
 PY = sys.executable
@@ -54,16 +54,6 @@ def group_members(pgid: int) -> list[int]:
             if fields and fields[0] != "Z" and int(fields[2]) == pgid:
                 found.append(int(entry.name))
     return found
-
-
-def wait_for(check, timeout=15.0, every=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def events(path: pathlib.Path, kind: str) -> list[int]:

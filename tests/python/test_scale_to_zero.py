@@ -15,7 +15,7 @@ import time
 import httpx
 import pytest
 
-from conftest import BIN, Gateway
+from conftest import BIN, Gateway, wait_for
 
 FAKE = pathlib.Path(__file__).with_name("fake_backend.py")
 PY = sys.executable
@@ -28,16 +28,6 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def wait_for(check, timeout=15.0, every=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def events(path: pathlib.Path, kind: str) -> list[list[str]]:
