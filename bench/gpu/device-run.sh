@@ -15,7 +15,7 @@
 # Settings (environment): LIMIT seconds for everything (540), MODE cuda|cpu (cpu: a dry run on
 # any machine), JOBS (nproc), ARCH (90-real), MODEL_ARGS (gen_model.py shape flags), PARALLEL (32),
 # CTX (4096), BATCH (512), GEN (128), LEVELS (1,4,8,32), CONFIGS (bench_gpu.py's), RUNS (2),
-# AGG_RUNS (1), WORK (/tmp/devassist-gpu), REUSE_BUILD (1: keep WORK's build from an earlier run).
+# AGG_RUNS (2), WORK (/tmp/devassist-gpu), REUSE_BUILD (1: keep WORK's build from an earlier run).
 set -uo pipefail
 START=$(date +%s)
 LIMIT=${LIMIT:-540}
@@ -27,7 +27,7 @@ W=${WORK:-/tmp/devassist-gpu}
 OUT=${OUT:-$W/out}
 MODE=${MODE:-cuda} JOBS=${JOBS:-$(nproc)} ARCH=${ARCH:-90-real} MODEL_ARGS=${MODEL_ARGS:-}
 PARALLEL=${PARALLEL:-32} CTX=${CTX:-4096} BATCH=${BATCH:-512} GEN=${GEN:-128} LEVELS=${LEVELS:-1,4,8,32}
-CONFIGS=${CONFIGS:-old,new,server,unified,no-packing,slow-sampl,all-cores} RUNS=${RUNS:-2} AGG_RUNS=${AGG_RUNS:-1}
+CONFIGS=${CONFIGS:-old,new,server,unified,no-packing,slow-sampl,all-cores} RUNS=${RUNS:-2} AGG_RUNS=${AGG_RUNS:-2}
 export PYTHONUNBUFFERED=1
 mkdir -p "$W" "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -96,11 +96,12 @@ grep -E '^(\||llama_batched_bench)' "$W/bb.log" | tee "$OUT/batched-bench.txt"
 
 # 4. The engine's configurations and llama-server.
 GPU=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)
-cat > "$W/meta.md" <<EOF
-- Machine: ${GPU:-no GPU ($MODE dry run)}; $(nproc) cores; $(nvcc --version 2>/dev/null | grep -o 'release [0-9.]*'); $(date -u +%Y-%m-%d).
-- llama.cpp: the tree llama-cpp-sys-2 vendors, shared libraries built here ($MODE, arch $ARCH): $(grep -o 'build=[0-9]*s' "$W/build.log") with $JOBS jobs; llama-server and llama-batched-bench from llama-cpp-python 0.3.36's tree.
-- Model: random weights, Q4_0, Llama 3 tokenizer; gen_model.py ${MODEL_ARGS:-defaults (32 layers, 4096 wide, FFN 14336, 32/8 heads: Llama-3-8B's shape)}, $(du -h "$W/model.gguf" | cut -f1).
-EOF
+SHAPE=${MODEL_ARGS:-"defaults (32 layers, 4096 wide, FFN 14336, 32/8 heads: the shape of Llama 3 8B)"}
+{
+    echo "- Machine: ${GPU:-no GPU, a $MODE dry run}; $(nproc) cores; CUDA $(nvcc --version 2>/dev/null | grep -o 'release [0-9.]*'); $(date -u +%Y-%m-%d)."
+    echo "- llama.cpp: the tree llama-cpp-sys-2 vendors, shared libraries built here ($MODE, arch $ARCH, $JOBS jobs: $(grep -o 'build=[0-9]*s' "$W/build.log")); llama-server and llama-batched-bench from llama-cpp-python 0.3.36's tree."
+    echo "- Model: random weights, Q4_0, Llama 3 tokenizer (vocab 128,256); gen_model.py $SHAPE, $(du -h "$W/model.gguf" | cut -f1)."
+} > "$W/meta.md"
 ts "bench_gpu.py: $CONFIGS at $LEVELS concurrent"
 python3 "$G/bench_gpu.py" --engine-bin "$B/devassist-engine" --llama-server "$B/llama-server" --libdir "$B" \
     --model "$W/model.gguf" --parallel "$PARALLEL" --ctx "$CTX" --batch "$BATCH" --flash-attn on \
