@@ -68,6 +68,9 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 if [ "${ENGINE_BIN:-}" = skip ]; then
     echo "engine: skipped"
 elif [ -z "${ENGINE_BIN:-}" ]; then
+    # llama-cpp-sys-2 0.1.161 leaves dangling lib*.so links in the target folder, and its build
+    # script then fails ("File exists") the next time it runs there: drop them first.
+    find "$TARGET/release" -maxdepth 2 -xtype l -name 'lib*.so*' -delete 2>/dev/null || true
     cargo build --release -p devassist-engine --features dynamic-link --bin devassist-engine --example step_bench
     ENGINE_BIN=$TARGET/release/devassist-engine
 fi
