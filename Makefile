@@ -1,5 +1,5 @@
 # One entry point for every task. The README's two commands are `make run` and `make test`.
-.PHONY: setup run test test-rust test-python lint fmt check-deploy bench bench-gateway bench-oha bench-search bench-engine bench-scale bench-overload
+.PHONY: setup run test test-rust test-python lint fmt check-deploy bench bench-gateway bench-oha bench-search bench-engine bench-scale bench-overload bench-gpu bench-gpu-prepare
 
 CARGO ?= cargo
 PYTEST_ARGS ?= -q
@@ -68,6 +68,18 @@ bench-search:
 ## (~4 min; the first run also compiles llama-cpp-python, 5-10 min). Writes bench/results/engine.md.
 bench-engine:
 	bench/engine/run.sh
+
+## The engine on one NVIDIA GPU vs llama-server and llama-batched-bench (docs/engine.md, "GPU benchmark").
+## bench-gpu-prepare (here: Rust, network): the engine built with `dynamic-link`, the llama.cpp source
+## and the tokenizer into bench/gpu/.work/carry. bench-gpu (on the GPU machine: CUDA, CMake, Python):
+## builds llama.cpp with CUDA, runs bench/gpu/device-run.sh (~9 min), writes bench/results/gpu.md.
+bench-gpu-prepare:
+	bench/gpu/prepare.sh
+
+bench-gpu:
+	test -f bench/gpu/.work/carry/devassist-engine || bench/gpu/prepare.sh
+	OUT=$(CURDIR)/bench/gpu/.work/out bash bench/gpu/device-run.sh
+	cp bench/gpu/.work/out/gpu.md bench/results/gpu.md
 
 ## Scale to zero: wake latency the gateway adds (first byte minus backend ready; target p99
 ## <= 50 ms) and lost requests across 20 stop/wake cycles under continuous load (target 0),

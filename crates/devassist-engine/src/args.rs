@@ -18,7 +18,8 @@ pub struct EngineArgs {
     /// Parallel slots: requests generated together by continuous batching.
     #[arg(long, default_value_t = 4)]
     pub parallel: u32,
-    /// CPU threads for llama.cpp (default: the number of available cores).
+    /// CPU threads for llama.cpp (default: the number of available cores; 4 at most when
+    /// every layer is offloaded to a GPU, where spinning CPU threads only slow each step).
     #[arg(long)]
     pub threads: Option<u32>,
     /// Most tokens evaluated per decode step; long prompts are prefilled in chunks of this
@@ -42,6 +43,39 @@ pub struct EngineArgs {
     /// Flash attention: `auto` lets llama.cpp decide per device.
     #[arg(long, value_enum, default_value_t = FlashAttention::Auto)]
     pub flash_attn: FlashAttention,
+    /// Batching switches, for measuring one against the other (`make bench-gpu`).
+    #[command(flatten)]
+    pub tuning: Tuning,
+}
+
+/// How the engine batches sequences. The defaults are the measured best; each switch brings
+/// back an older behaviour so one benchmark run can compare them (docs/engine.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct Tuning {
+    /// One KV cache shared by all slots instead of one stream per slot: every step is one
+    /// micro-batch whichever slots take part, but every token attends over the cached cells of
+    /// all slots, idle ones included.
+    #[arg(long, env = "DEVASSIST_ENGINE_KV_UNIFIED", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL", hide_short_help = true)]
+    pub kv_unified: bool,
+    /// Keep the generating slots on consecutive sequence ids (moving a cache between slots
+    /// when needed): llama.cpp evaluates per-slot KV streams in one micro-batch only when
+    /// their ids are consecutive. No effect with `--kv-unified true`.
+    #[arg(long, env = "DEVASSIST_ENGINE_SLOT_PACKING", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", hide_short_help = true)]
+    pub slot_packing: bool,
+    /// Sample greedy and plain top-k requests straight from the logits instead of through
+    /// llama.cpp's sampler over a candidate array of the whole vocabulary (same tokens).
+    #[arg(long, env = "DEVASSIST_ENGINE_FAST_SAMPLING", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", hide_short_help = true)]
+    pub fast_sampling: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            kv_unified: false,
+            slot_packing: true,
+            fast_sampling: true,
+        }
+    }
 }
 
 /// llama.cpp's flash-attention policy.

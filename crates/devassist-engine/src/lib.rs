@@ -14,7 +14,7 @@ mod template;
 mod text;
 mod toolcall;
 
-pub use args::{EngineArgs, FlashAttention};
+pub use args::{EngineArgs, FlashAttention, Tuning};
 pub use sampling::SamplingParams;
 pub use startup::run;
 

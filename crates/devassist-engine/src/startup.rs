@@ -1,6 +1,11 @@
 //! Process start-up and the readiness protocol: check the model file, bind the socket (so
 //! `/health` answers 503 while loading), load the model, then print exactly one line
-//! `devassist-engine listening on http://ADDR` to stdout. Shuts down on SIGINT/SIGTERM.
+//! `devassist-engine listening on http://ADDR` to stdout.
+//!
+//! On SIGINT/SIGTERM: stop accepting connections, give running requests [`SHUTDOWN_GRACE`],
+//! end the rest, then stop the engine thread and join it, so the llama.cpp context is freed
+//! before the process exits (freeing a CUDA context while the process exits aborts it), and
+//! exit 0.
 
 use crate::args::EngineArgs;
 use crate::engine::{self, EngineConfig};
@@ -18,6 +23,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How long the HTTP server gets to send the last events once the engine has ended them.
+const DRAIN: Duration = Duration::from_secs(2);
 
 /// Run the engine until it is stopped. Errors are printed to stderr, naming the model file.
 pub fn run(args: EngineArgs) -> ExitCode {
@@ -73,28 +81,117 @@ async fn serve(args: EngineArgs) -> Result<(), String> {
     });
 
     let backend = LlamaBackend::init().map_err(|e| format!("cannot initialise llama.cpp: {e}"))?;
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1))
-    });
     let embeddings = (meta.is_embedding || args.embeddings).then_some(meta.is_embedding);
     let config = EngineConfig {
         model_path: args.model.clone(),
         ctx_per_slot: args.ctx,
         parallel: args.parallel.max(1),
-        threads,
+        threads: args.threads,
         batch: args.batch.max(1),
         embeddings,
         gpu_layers: args.gpu_layers.unwrap_or(u32::MAX),
         flash_attn: args.flash_attn,
+        tuning: args.tuning,
     };
     let spawned = engine::spawn(Arc::new(backend), config);
-    let mut engine_stopped = spawned.stopped;
-    let loaded = spawned
-        .ready
-        .await
-        .map_err(|_| "the engine thread stopped while loading".to_string())??;
+    let engine_stopped = spawned.stopped;
+    let engine_thread = spawned.thread;
+    // A signal while loading is kept until the model is loaded: the load cannot be
+    // interrupted, and the context must still be freed before the process exits.
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    let mut signalled = false;
+    let loading = spawned.ready;
+    tokio::pin!(loading);
+    let loaded = loop {
+        tokio::select! {
+            loaded = &mut loading => break loaded,
+            () = &mut signal, if !signalled => {
+                tracing::info!("Shutdown asked for while loading; stopping once loaded");
+                signalled = true;
+            }
+        }
+    };
+    let loaded = loaded.map_err(|_| "the engine thread stopped while loading".to_string())??;
+    let mut engine = Running {
+        handle: loaded.handle.clone(),
+        stopped: engine_stopped,
+        thread: engine_thread,
+    };
 
-    let template_source = template_file.as_deref().or(meta.chat_template.as_deref());
+    let outcome = match announce(
+        &args,
+        &meta,
+        template_file.as_deref(),
+        &state,
+        loaded,
+        &name,
+        addr,
+    ) {
+        Err(message) => Err(message),
+        Ok(()) if signalled => Ok(()),
+        Ok(()) => tokio::select! {
+            served = &mut http => finished(served),
+            _ = &mut engine.stopped => {
+                // Only a panic ends the engine thread while the server still holds its handle:
+                // exit, so the supervisor restarts us instead of serving errors.
+                Err("the engine thread stopped unexpectedly".to_string())
+            }
+            () = &mut signal => Ok(()),
+        },
+    };
+    tracing::info!("Shutting down");
+    shutdown.notify_waiters();
+    let mut served = None;
+    if !http.is_finished() {
+        served = tokio::time::timeout(SHUTDOWN_GRACE, &mut http).await.ok();
+    }
+    // End what is still running; the engine thread frees the context, and is joined.
+    engine.stop().await;
+    if served.is_none() && !http.is_finished() {
+        served = tokio::time::timeout(DRAIN, &mut http).await.ok();
+    }
+    if served.is_none() {
+        http.abort();
+    }
+    let served = served.map_or(Ok(()), finished);
+    outcome.and(served)
+}
+
+/// The engine thread, once loaded.
+struct Running {
+    handle: engine::EngineHandle,
+    stopped: tokio::sync::oneshot::Receiver<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stop the engine thread (it ends every generation and frees the context) and join it.
+    async fn stop(self) {
+        if !self.handle.shutdown() {
+            tracing::debug!("The engine thread had already stopped");
+        }
+        if let Some(thread) = self.thread
+            && let Ok(Err(_)) = tokio::task::spawn_blocking(move || thread.join()).await
+        {
+            tracing::error!("The engine thread panicked");
+        }
+        tracing::debug!("Engine thread joined");
+    }
+}
+
+/// Compile the chat template, hand the loaded engine to the HTTP side and print the
+/// readiness line.
+fn announce(
+    args: &EngineArgs,
+    meta: &ModelMeta,
+    template_file: Option<&str>,
+    state: &AppState,
+    loaded: engine::Loaded,
+    name: &str,
+    addr: std::net::SocketAddr,
+) -> Result<(), String> {
+    let template_source = template_file.or(meta.chat_template.as_deref());
     let template_origin = args.chat_template_file.as_ref().unwrap_or(&args.model);
     let template = ChatTemplate::new(
         template_source,
@@ -111,10 +208,10 @@ async fn serve(args: EngineArgs) -> Result<(), String> {
     let bos = Some(vocab.bos()).filter(|t| t.0 >= 0);
     let ready = Ready {
         engine: loaded.handle,
-        fim: fim_tokens(&loaded.model, &meta),
+        fim: fim_tokens(&loaded.model, meta),
         template,
         n_ctx_slot: loaded.n_ctx_slot as usize,
-        embeddings: embeddings.is_some(),
+        embeddings: loaded.embeddings,
         bos,
         bos_text: meta
             .bos_token
@@ -130,24 +227,7 @@ async fn serve(args: EngineArgs) -> Result<(), String> {
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "devassist-engine listening on http://{addr}")
         .and_then(|()| stdout.flush())
-        .map_err(|e| format!("cannot write the readiness line: {e}"))?;
-    drop(stdout);
-
-    tokio::select! {
-        served = &mut http => return finished(served),
-        _ = &mut engine_stopped => {
-            // Only a panic ends the engine thread while the server still holds its handle:
-            // exit, so the supervisor restarts us instead of serving errors.
-            return Err("the engine thread stopped unexpectedly".to_string());
-        }
-        () = shutdown_signal() => {}
-    }
-    tracing::info!("Shutting down");
-    shutdown.notify_waiters();
-    match tokio::time::timeout(SHUTDOWN_GRACE, http).await {
-        Ok(served) => finished(served),
-        Err(_) => Ok(()),
-    }
+        .map_err(|e| format!("cannot write the readiness line: {e}"))
 }
 
 fn finished(served: Result<std::io::Result<()>, tokio::task::JoinError>) -> Result<(), String> {

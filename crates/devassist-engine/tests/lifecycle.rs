@@ -145,6 +145,79 @@ async fn disconnect_frees_the_slot() -> TestResult {
     Ok(())
 }
 
+/// SIGTERM while a generation streams: the engine stops accepting, gives the request its grace
+/// period, ends it (the stream closes with an error event), frees the llama.cpp context and
+/// joins the engine thread before exiting, with status 0. (On CUDA the context used to be freed
+/// on the engine thread while the process exited: `CUDA error: driver shutting down`, SIGABRT.)
+#[tokio::test]
+async fn sigterm_mid_generation_exits_cleanly() -> TestResult {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(mut engine) = Engine::start(&["--parallel", "2"])? else {
+        return Ok(());
+    };
+    // Longer than the 5 s grace at any speed this machine has: the context (4,096) ends it.
+    let body = json!({
+        "prompt": "Once upon a time", "max_tokens": 100000, "ignore_eos": true,
+        "temperature": 0, "stream": true,
+    });
+    let mut bytes = engine.open("/v1/completions", &body).await?;
+    let first = bytes.frame().await.ok_or("no first chunk")??;
+    let first = first.into_data().map_err(|_| "not data")?;
+    assert!(first.starts_with(b"data: "));
+    let signalled = Instant::now();
+    engine.terminate()?;
+
+    let mut rest = Vec::new();
+    let drained = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(Ok(frame)) = bytes.frame().await {
+            if let Ok(data) = frame.into_data() {
+                rest.extend_from_slice(&data);
+            }
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "the stream did not end after SIGTERM");
+    let rest = String::from_utf8_lossy(&rest);
+    let last = rest.trim_end().rsplit("\n\n").next().unwrap_or_default();
+    assert!(
+        last.contains("the engine is shutting down") || last == "data: [DONE]",
+        "the stream ended without a last event: {last:?}"
+    );
+    let status = engine
+        .wait_exit(Duration::from_secs(30))?
+        .ok_or("the engine did not exit after SIGTERM")?;
+    assert_eq!(status.signal(), None, "killed by a signal: {status}");
+    assert_eq!(status.code(), Some(0), "{status}");
+    // The grace period was given, and not much more.
+    let took = signalled.elapsed();
+    assert!(took < Duration::from_secs(15), "shutdown took {took:?}");
+    Ok(())
+}
+
+/// SIGTERM when idle exits at once, with status 0.
+#[tokio::test]
+async fn sigterm_when_idle_exits_at_once() -> TestResult {
+    let Some(mut engine) = Engine::start(&["--parallel", "1"])? else {
+        return Ok(());
+    };
+    assert_eq!(
+        engine.complete("The sky is", 2).await?.1["usage"]["completion_tokens"],
+        2
+    );
+    let signalled = Instant::now();
+    engine.terminate()?;
+    let status = engine
+        .wait_exit(Duration::from_secs(10))?
+        .ok_or("the engine did not exit after SIGTERM")?;
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        signalled.elapsed()
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn embeddings_are_normalised_vectors() -> TestResult {
     let Some(engine) = Engine::start(&["--embeddings", "--parallel", "1", "--ctx", "512"])? else {

@@ -6,10 +6,11 @@
 
 mod embed;
 mod load;
+mod packing;
 mod scheduler;
 mod slot;
 
-pub use load::{EngineConfig, spawn};
+pub use load::{EngineConfig, Loaded, spawn};
 
 use crate::sampling::SamplingParams;
 use llama_cpp_2::token::LlamaToken;
@@ -80,6 +81,8 @@ pub struct EmbedJob {
 pub enum Command {
     Generate(Job),
     Embed(EmbedJob),
+    /// End every generation and stop the thread (which frees the context).
+    Shutdown,
 }
 
 /// What a slot is doing, as `/slots` and `/health` report it.
@@ -154,6 +157,11 @@ impl EngineHandle {
             .send(Command::Embed(EmbedJob { inputs, reply }))
             .map_err(|_| EngineGone.to_string())?;
         rx.await.map_err(|_| EngineGone.to_string())?
+    }
+
+    /// Ask the engine thread to end every generation and stop; `false` when it already has.
+    pub fn shutdown(&self) -> bool {
+        self.tx.send(Command::Shutdown).is_ok()
     }
 
     /// The latest slot snapshot (updated by the engine after every step).

@@ -5,7 +5,11 @@
 //! for every sequence that produced logits. Requests join when a slot is free and leave as soon
 //! as they finish or their client goes away, so the step after a disconnect no longer carries
 //! that sequence. A new request goes to the free slot whose cached tokens share the longest
-//! prefix with its prompt, and only the tokens after that prefix are evaluated.
+//! prefix with its prompt, and only the tokens after that prefix are evaluated (with one KV
+//! stream per slot, `packing` keeps the generating slots on consecutive sequence ids).
+//!
+//! A [`Command::Shutdown`] ends every queued and running generation with a failure event and
+//! returns, so the context is freed on this thread before the process exits.
 
 use super::slot::{Slot, common_prefix};
 use super::{Command, EngineStatus, Event, Finish, Job};
@@ -18,6 +22,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::mpsc::{UnboundedReceiver, error::TryRecvError};
 
+/// What queued and running requests are told when the engine stops.
+const SHUTTING_DOWN: &str = "the engine is shutting down";
+
+/// How the scheduler batches, from [`crate::args::Tuning`] and the model.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Policy {
+    /// Keep generating slots on consecutive sequence ids (per-slot KV streams only).
+    pub packing: bool,
+    /// Sample from the logits directly where that gives llama.cpp's token.
+    pub fast_sampling: bool,
+}
+
 pub(super) struct Scheduler<'m> {
     pub(super) ctx: LlamaContext<'m>,
     pub(super) model: &'m LlamaModel,
@@ -28,8 +44,11 @@ pub(super) struct Scheduler<'m> {
     pub(super) n_ctx_slot: usize,
     clock: u64,
     status: Arc<Mutex<EngineStatus>>,
-    /// End-of-generation tokens, for `ignore_eos`.
+    /// End-of-generation tokens (sorted), for `ignore_eos`.
     eog: Vec<LlamaToken>,
+    pub(super) policy: Policy,
+    /// A shutdown was asked for.
+    stopping: bool,
 }
 
 impl<'m> Scheduler<'m> {
@@ -40,6 +59,7 @@ impl<'m> Scheduler<'m> {
         n_ctx_slot: usize,
         batch_size: usize,
         status: Arc<Mutex<EngineStatus>>,
+        policy: Policy,
     ) -> Self {
         let slots = (0..parallel)
             .map(|i| Slot::new(i32::try_from(i).unwrap_or(i32::MAX)))
@@ -61,12 +81,14 @@ impl<'m> Scheduler<'m> {
             clock: 0,
             status,
             eog,
+            policy,
+            stopping: false,
         };
         this.publish();
         this
     }
 
-    /// Run until every handle is dropped.
+    /// Run until a shutdown command or until every handle is dropped.
     pub(super) fn run(mut self, rx: &mut UnboundedReceiver<Command>) {
         loop {
             let idle = self.queue.is_empty() && self.slots.iter().all(|s| s.active.is_none());
@@ -84,7 +106,12 @@ impl<'m> Scheduler<'m> {
                     Err(TryRecvError::Disconnected) => return,
                 }
             }
+            if self.stopping {
+                self.stop_all();
+                return;
+            }
             self.drop_cancelled();
+            self.compact();
             self.assign();
             self.publish();
             self.step();
@@ -100,9 +127,25 @@ impl<'m> Scheduler<'m> {
                     .events
                     .send(Event::Failed("the prompt is empty".to_string()));
             }
+            Command::Generate(job) if self.stopping => {
+                let _ = job.events.send(Event::Failed(SHUTTING_DOWN.to_string()));
+            }
             Command::Generate(job) => self.queue.push_back(job),
             Command::Embed(job) => self.embed(job),
+            Command::Shutdown => self.stopping = true,
         }
+    }
+
+    /// End every queued and running generation: the engine is stopping.
+    fn stop_all(&mut self) {
+        for job in self.queue.drain(..) {
+            let _ = job.events.send(Event::Failed(SHUTTING_DOWN.to_string()));
+        }
+        for slot in &mut self.slots {
+            slot.fail(SHUTTING_DOWN);
+        }
+        self.publish();
+        tracing::debug!("Engine stopping");
     }
 
     pub(super) fn publish(&self) {
@@ -134,25 +177,17 @@ impl<'m> Scheduler<'m> {
     }
 
     /// Give waiting jobs free slots: the one with the longest cached prefix, else the least
-    /// recently used one.
+    /// recently used one (with packing, among the slots next to the generating ones).
     fn assign(&mut self) {
-        while !self.queue.is_empty() {
-            let Some(job) = self.queue.front() else {
+        while let Some(job) = self.queue.pop_front() {
+            let Some(index) = self.choose_slot(&job.prompt) else {
+                self.queue.push_front(job);
                 break;
             };
-            let best = self
+            let prefix = self
                 .slots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.active.is_none())
-                .map(|(i, s)| (i, common_prefix(&s.cached, &job.prompt), s.last_used))
-                .max_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)));
-            let Some((index, prefix, _)) = best else {
-                break;
-            };
-            let Some(job) = self.queue.pop_front() else {
-                break;
-            };
+                .get(index)
+                .map_or(0, |s| common_prefix(&s.cached, &job.prompt));
             self.start(index, prefix, job);
         }
     }
@@ -161,7 +196,10 @@ impl<'m> Scheduler<'m> {
         self.clock += 1;
         // At least the last prompt token is evaluated again: its logits give the first token.
         let keep = prefix.min(job.prompt.len().saturating_sub(1));
-        let sampler = match job.sampling.sampler(self.model, &self.eog) {
+        let sampler = match job
+            .sampling
+            .sampler(self.model, &self.eog, self.policy.fast_sampling)
+        {
             Ok(sampler) => sampler,
             Err(message) => {
                 let _ = job.events.send(Event::Failed(message));

@@ -2,8 +2,8 @@
 //! the request it is serving, if any.
 
 use super::{Event, Finish, Job, SlotState, SlotStatus, Summary};
+use crate::sampling::Sampler;
 use crate::text::TextStream;
-use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -22,7 +22,7 @@ pub(super) struct Slot {
 pub(super) struct Active {
     pub prompt: Vec<LlamaToken>,
     pub events: mpsc::UnboundedSender<Event>,
-    pub sampler: LlamaSampler,
+    pub sampler: Sampler,
     pub max_tokens: Option<u32>,
     /// Render control tokens as text.
     pub special: bool,
@@ -106,7 +106,7 @@ impl Slot {
     }
 
     /// Build the active state for a job.
-    pub fn activate(&mut self, job: Job, sampler: LlamaSampler, admitted: u64) {
+    pub fn activate(&mut self, job: Job, sampler: Sampler, admitted: u64) {
         self.active = Some(Active {
             text: TextStream::new(job.stop),
             prompt: job.prompt,

@@ -222,6 +222,34 @@ async fn read_body(body: Incoming) -> AnyResult<Bytes> {
         .to_bytes())
 }
 
+impl Engine {
+    /// Send SIGTERM, as a supervisor stopping the engine does.
+    pub fn terminate(&self) -> Result<(), Box<dyn std::error::Error>> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        assert!(status.success(), "kill failed: {status}");
+        Ok(())
+    }
+
+    /// Wait up to `limit` for the process to exit; `None` if it is still running.
+    pub fn wait_exit(
+        &mut self,
+        limit: Duration,
+    ) -> Result<Option<std::process::ExitStatus>, Box<dyn std::error::Error>> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status));
+            }
+            if start.elapsed() > limit {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Engine {
     fn drop(&mut self) {
         let _ = self.child.kill();
