@@ -44,7 +44,7 @@ BENCH_BIN = $${CARGO_TARGET_DIR:-$(CURDIR)/target}/release
 bench-gateway:
 	$(CARGO) build --release -p devassist -p devassist-bench-gateway --no-default-features
 	bench/gateway/setup-litellm.sh $(LITELLM_VENV) $(LITELLM_VERSION)
-	nice -n -10 timeout 780 $(BENCH_BIN)/bench-gateway run --devassist $(BENCH_BIN)/devassist --litellm-venv $(LITELLM_VENV) --realtime --out bench/results
+	nice -n -10 timeout 1500 $(BENCH_BIN)/bench-gateway run --devassist $(BENCH_BIN)/devassist --litellm-venv $(LITELLM_VENV) --realtime --out bench/results
 	$(LITELLM_VENV)/bin/python bench/gateway/plot.py bench/results/gateway.json bench/results/gateway.png
 
 ## Independent check of bench-gateway's added latency (~6 min): oha (open loop, 32 connections,

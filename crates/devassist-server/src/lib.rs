@@ -13,7 +13,7 @@ mod listen;
 pub mod local;
 pub mod model_info;
 pub mod pipeline;
-pub mod pool;
+pub use devassist_pool as pool;
 pub mod router;
 pub mod state;
 mod status;

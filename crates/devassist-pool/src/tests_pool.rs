@@ -90,7 +90,7 @@ fn mock_slot(name: &str, limits: Limits) -> Slot {
     let mock = MockBackend::new(MockConfig::default());
     Slot::new(
         name,
-        crate::pool::Protocol::Mock,
+        crate::Protocol::Mock,
         Driver::AlwaysOn(Arc::new(mock) as Arc<dyn Backend>),
     )
     .with_limits(limits)
@@ -135,7 +135,7 @@ async fn requests_waiting_for_a_wake_count_against_the_queue() {
         &cancel,
     );
     let slot =
-        Slot::new("fake", crate::pool::Protocol::OpenAi, Driver::Managed(lc)).with_limits(Limits {
+        Slot::new("fake", crate::Protocol::OpenAi, Driver::Managed(lc)).with_limits(Limits {
             max_concurrent: None,
             max_queue: Some(3),
         });
@@ -168,7 +168,7 @@ async fn replicas_prefer_warm_then_cold_and_avoid_failed_ones() {
     broken.fail_next.store(10, SeqCst);
     let slot = |f: &Arc<Fake>, name: &str| {
         let lc = lifecycle_with(f, settings(None, Duration::from_secs(60)), &tasks, &cancel);
-        Slot::new(name, crate::pool::Protocol::OpenAi, Driver::Managed(lc))
+        Slot::new(name, crate::Protocol::OpenAi, Driver::Managed(lc))
     };
     let pool = pool_of(
         vec![
@@ -210,7 +210,7 @@ async fn an_error_caused_by_a_crash_says_so() {
     let pool = pool_of(
         vec![Slot::new(
             "fake",
-            crate::pool::Protocol::OpenAi,
+            crate::Protocol::OpenAi,
             Driver::Managed(lc),
         )],
         tasks,
@@ -259,7 +259,7 @@ async fn shutdown_stops_backends_and_refuses_new_wakes() {
     let pool = pool_of(
         vec![Slot::new(
             "fake",
-            crate::pool::Protocol::OpenAi,
+            crate::Protocol::OpenAi,
             Driver::Managed(lc.clone()),
         )],
         tasks,

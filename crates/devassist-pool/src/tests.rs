@@ -46,8 +46,8 @@ impl Provider for FakeProvider {
         }))
     }
 
-    fn kind(&self) -> crate::pool::ProviderKind {
-        crate::pool::ProviderKind::Process
+    fn kind(&self) -> crate::ProviderKind {
+        crate::ProviderKind::Process
     }
 }
 
