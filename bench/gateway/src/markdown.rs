@@ -156,9 +156,14 @@ fn point<'a>(r: &'a Report, target: &str, rps: f64) -> Option<&'a RatePoint> {
         .find(|p| p.target == target && p.result.target_rps == rps)
 }
 
+/// Issue 12's goals for the highest rate (2-core machine) and the steady-state RSS.
+const MIN_RATE: f64 = 20_000.0;
+const SOAK_RSS_MIB: f64 = 60.0;
+
 fn goals(s: &mut String, r: &Report) {
     let _ = writeln!(s, "## Goals\n\n| goal | measured | met |\n|---|---|---|");
-    for (rps, limit_ms) in [(100.0, 0.5), (1000.0, 1.0)] {
+    // 0.5 ms at 100 RPS from the first gateway issue; 0.1 ms at 1,000 RPS from issue 12.
+    for (rps, limit_ms) in [(100.0, 0.5), (1000.0, 0.1)] {
         let (Some(p), Some(d)) = (point(r, "devassist", rps), r.direct_at(rps)) else {
             continue;
         };
@@ -180,6 +185,11 @@ fn goals(s: &mut String, r: &Report) {
             s,
             "| highest sustained rate ≥ 10× LiteLLM's | {d:.0} vs {l:.0} RPS ({ratio:.1}×) | {} |",
             yes(ratio >= 10.0)
+        );
+        let _ = writeln!(
+            s,
+            "| highest sustained rate ≥ {MIN_RATE:.0} RPS on this machine | {d:.0} RPS | {} |",
+            yes(d >= MIN_RATE)
         );
     }
     let most = r
@@ -203,11 +213,11 @@ fn goals(s: &mut String, r: &Report) {
     {
         let _ = writeln!(
             s,
-            "| … and at steady state ({} streams held {:.0} s) | {:.1} MiB peak | {} |",
+            "| … and ≤ {SOAK_RSS_MIB:.0} MiB at steady state ({} streams held {:.0} s) | {:.1} MiB peak | {} |",
             p.result.concurrency,
             r.soak_s,
             u.max_rss_mib,
-            yes(u.max_rss_mib * 1.048_576 <= 50.0)
+            yes(u.max_rss_mib <= SOAK_RSS_MIB)
         );
     }
     s.push('\n');
