@@ -242,7 +242,7 @@ BAD = [
     ({"input": "x", "tools": [{"type": "function"}]}, "tools[0]"),
     ({"input": "x", "tools": [{"type": "custom", "name": "p", "format": {"type": "grammar", "syntax": "peg", "definition": ""}}]}, "tools[0]"),
     ({"input": "x", "tool_choice": {"type": "function", "name": "nope"}}, "tool_choice"),
-    ({"input": "x", "stream_options": {"include_usage": True}}, "stream_options"),
+    ({"input": "x", "stream_options": {"include_usage": True}}, "stream_options.include_usage"),
     ({"input": "x", "reasoning": {"effort": "galaxy-brain"}}, "reasoning.effort"),
     ({"input": "x", "text": {"format": {"type": "xml"}}}, "text.format.type"),
     ({"input": "x", "conversation": "conv_1"}, "conversation"),

@@ -215,7 +215,11 @@ async fn call_naming_an_offered_tool_gets_that_call_with_the_rest_as_input() {
             },
         )
     };
-    let (events, _) = run(&backend, ask("call apply_patch *** Begin Patch\n*** End Patch")).await;
+    let (events, _) = run(
+        &backend,
+        ask("call apply_patch *** Begin Patch\n*** End Patch"),
+    )
+    .await;
     let Event::ToolCall(call) = &events[0] else {
         panic!("expected a tool call: {events:?}");
     };

@@ -150,8 +150,8 @@ pub fn messages(
             ItemKind::Message => out.push(message(typed(item, &at)?, &at)?),
             ItemKind::FunctionCall => {
                 let call: FunctionCallItem = typed(item, &at)?;
-                let arguments = serde_json::from_str(&call.arguments)
-                    .unwrap_or(Value::String(call.arguments));
+                let arguments =
+                    serde_json::from_str(&call.arguments).unwrap_or(Value::String(call.arguments));
                 calls.insert(call.call_id.clone(), call.name.clone());
                 push_call(&mut out, call.call_id, call.name, arguments);
             }
@@ -436,9 +436,10 @@ fn apply_choice(tools: &mut Tools, choice: Option<&Value>) -> Result<(), Gateway
         },
         Some(Value::Object(o)) => match o.get("type").and_then(Value::as_str) {
             Some("function" | "custom") => {
-                let name = o.get("name").and_then(Value::as_str).ok_or_else(|| {
-                    bad("`tool_choice.name` is required", "tool_choice.name")
-                })?;
+                let name = o
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad("`tool_choice.name` is required", "tool_choice.name"))?;
                 keep_only(tools, &[name])
             }
             Some("allowed_tools") => {

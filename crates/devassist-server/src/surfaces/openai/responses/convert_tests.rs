@@ -16,7 +16,10 @@ fn refused(r: Result<impl std::fmt::Debug, GatewayError>) -> (String, Option<Str
 fn a_string_input_is_one_user_message_after_the_instructions() {
     let m = messages(Some("Be brief.".into()), Some(json!("hi"))).unwrap();
     assert_eq!(m.len(), 2);
-    assert_eq!((m[0].role, m[0].content.as_str()), (Role::System, "Be brief."));
+    assert_eq!(
+        (m[0].role, m[0].content.as_str()),
+        (Role::System, "Be brief.")
+    );
     assert_eq!((m[1].role, m[1].content.as_str()), (Role::User, "hi"));
 }
 
@@ -36,7 +39,13 @@ fn items_become_chat_messages_with_calls_and_results() {
     let roles: Vec<Role> = m.iter().map(|m| m.role).collect();
     assert_eq!(
         roles,
-        [Role::System, Role::User, Role::Assistant, Role::Tool, Role::Tool],
+        [
+            Role::System,
+            Role::User,
+            Role::Assistant,
+            Role::Tool,
+            Role::Tool
+        ],
         "reasoning dropped, calls joined to the assistant's text: {m:?}"
     );
     assert_eq!(m[1].content, "a\nb");
@@ -68,18 +77,58 @@ fn an_output_for_an_unknown_call_is_a_400_naming_the_item() {
 #[test]
 fn bad_items_are_400s_naming_them() {
     for (item, want_param, want_words) in [
-        (json!({"type": "bogus"}), "input[0].type", "unknown input item type `bogus`"),
+        (
+            json!({"type": "bogus"}),
+            "input[0].type",
+            "unknown input item type `bogus`",
+        ),
         (json!({"type": 7}), "input[0].type", "must be a string"),
         (json!("hi"), "input[0]", "must be an object"),
-        (json!({"type": "item_reference", "id": "msg_1"}), "input[0].type", "stores no items"),
-        (json!({"type": "web_search_call", "id": "ws_1"}), "input[0].type", "runs no hosted tools"),
-        (json!({"type": "message", "role": "robot", "content": "x"}), "input[0].role", "invalid role `robot`"),
-        (json!({"type": "message", "role": "user"}), "input[0]", "missing field `content`"),
-        (json!({"type": "message", "role": "user", "content": [{"type": "input_video"}]}), "input[0].content[0]", "unknown variant `input_video`"),
-        (json!({"type": "message", "role": "user", "content": [{"type": "input_image", "image_url": "https://x/y.png"}]}), "input[0].content[0].image_url", "base64"),
-        (json!({"type": "message", "role": "user", "content": [{"type": "input_image", "file_id": "file_1"}]}), "input[0].content[0]", "file_id"),
-        (json!({"type": "function_call", "name": "f", "arguments": "{}"}), "input[0]", "missing field `call_id`"),
-        (json!({"type": "function_call", "call_id": "c", "name": "f", "arguments": {}}), "input[0]", "invalid type"),
+        (
+            json!({"type": "item_reference", "id": "msg_1"}),
+            "input[0].type",
+            "stores no items",
+        ),
+        (
+            json!({"type": "web_search_call", "id": "ws_1"}),
+            "input[0].type",
+            "runs no hosted tools",
+        ),
+        (
+            json!({"type": "message", "role": "robot", "content": "x"}),
+            "input[0].role",
+            "invalid role `robot`",
+        ),
+        (
+            json!({"type": "message", "role": "user"}),
+            "input[0]",
+            "missing field `content`",
+        ),
+        (
+            json!({"type": "message", "role": "user", "content": [{"type": "input_video"}]}),
+            "input[0].content[0]",
+            "unknown variant `input_video`",
+        ),
+        (
+            json!({"type": "message", "role": "user", "content": [{"type": "input_image", "image_url": "https://x/y.png"}]}),
+            "input[0].content[0].image_url",
+            "base64",
+        ),
+        (
+            json!({"type": "message", "role": "user", "content": [{"type": "input_image", "file_id": "file_1"}]}),
+            "input[0].content[0]",
+            "file_id",
+        ),
+        (
+            json!({"type": "function_call", "name": "f", "arguments": "{}"}),
+            "input[0]",
+            "missing field `call_id`",
+        ),
+        (
+            json!({"type": "function_call", "call_id": "c", "name": "f", "arguments": {}}),
+            "input[0]",
+            "invalid type",
+        ),
     ] {
         let (message, param) = refused(messages(None, Some(json!([item]))));
         assert_eq!(param.as_deref(), Some(want_param), "{item}: {message}");
@@ -144,9 +193,20 @@ fn tool_choice_narrows_or_clears_the_tools() {
             .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
             .collect()
     };
-    assert_eq!(names(&tools(list(), Some(&json!("auto"))).unwrap()), ["a", "b"]);
-    assert_eq!(names(&tools(list(), Some(&json!("required"))).unwrap()), ["a", "b"]);
-    assert!(tools(list(), Some(&json!("none"))).unwrap().offered.is_empty());
+    assert_eq!(
+        names(&tools(list(), Some(&json!("auto"))).unwrap()),
+        ["a", "b"]
+    );
+    assert_eq!(
+        names(&tools(list(), Some(&json!("required"))).unwrap()),
+        ["a", "b"]
+    );
+    assert!(
+        tools(list(), Some(&json!("none")))
+            .unwrap()
+            .offered
+            .is_empty()
+    );
     assert_eq!(
         names(&tools(list(), Some(&json!({"type": "custom", "name": "b"}))).unwrap()),
         ["b"]
@@ -155,7 +215,10 @@ fn tool_choice_narrows_or_clears_the_tools() {
     assert_eq!(names(&tools(list(), Some(&allowed)).unwrap()), ["a"]);
     let hosted = tools(list(), Some(&json!({"type": "web_search"}))).unwrap();
     assert_eq!(hosted.ignored, ["tool_choice web_search"]);
-    let (message, param) = refused(tools(list(), Some(&json!({"type": "function", "name": "zz"}))));
+    let (message, param) = refused(tools(
+        list(),
+        Some(&json!({"type": "function", "name": "zz"})),
+    ));
     assert!(message.contains("`zz`"), "{message}");
     assert_eq!(param.as_deref(), Some("tool_choice"));
     refused(tools(list(), Some(&json!("sometimes"))));
@@ -169,7 +232,10 @@ fn bad_tools_are_400s_naming_them() {
         (json!("shell"), "tools[0].type"),
         (json!({"type": "function"}), "tools[0]"),
         (json!({"type": "function", "name": ""}), "tools[0].name"),
-        (json!({"type": "custom", "name": "p", "format": {"type": "grammar", "syntax": "ebnf", "definition": "x"}}), "tools[0]"),
+        (
+            json!({"type": "custom", "name": "p", "format": {"type": "grammar", "syntax": "ebnf", "definition": "x"}}),
+            "tools[0]",
+        ),
     ] {
         let (message, param) = refused(tools(vec![tool.clone()], None));
         assert_eq!(param.as_deref(), Some(want_param), "{tool}: {message}");
@@ -190,7 +256,10 @@ fn stored_state_is_refused_with_what_to_send_instead() {
     )));
     assert_eq!(param.as_deref(), Some("previous_response_id"));
     assert!(message.contains("does not store responses"), "{message}");
-    assert!(message.contains("whole conversation in `input`"), "{message}");
+    assert!(
+        message.contains("whole conversation in `input`"),
+        "{message}"
+    );
     refused(refuse_state(&body(json!({"conversation": "conv_1"}))));
     refused(refuse_state(&body(json!({"background": true}))));
     refuse_state(&body(json!({"store": true, "background": false}))).unwrap();
@@ -218,17 +287,29 @@ fn text_format_maps_to_structured_output() {
     );
     let schema = json!({"type": "object"});
     assert_eq!(
-        text_format(Some(json!({"type": "json_schema", "name": "s", "schema": schema}))).unwrap(),
+        text_format(Some(
+            json!({"type": "json_schema", "name": "s", "schema": schema})
+        ))
+        .unwrap(),
         Some(ResponseFormat::JsonSchema(schema))
     );
-    refused(text_format(Some(json!({"type": "json_schema", "name": "s"}))));
+    refused(text_format(Some(
+        json!({"type": "json_schema", "name": "s"}),
+    )));
     refused(text_format(Some(json!({"type": "yaml"}))));
 }
 
 #[test]
 fn sampling_is_bounded_and_max_output_tokens_fits_the_context() {
-    check_sampling(&body(json!({"max_output_tokens": 4096, "temperature": 0})), 4096).unwrap();
-    let (message, param) = refused(check_sampling(&body(json!({"max_output_tokens": 1_000_000_000})), 4096));
+    check_sampling(
+        &body(json!({"max_output_tokens": 4096, "temperature": 0})),
+        4096,
+    )
+    .unwrap();
+    let (message, param) = refused(check_sampling(
+        &body(json!({"max_output_tokens": 1_000_000_000})),
+        4096,
+    ));
     assert_eq!(param.as_deref(), Some("max_output_tokens"));
     assert!(message.contains("context of 4096"), "{message}");
     refused(check_sampling(&body(json!({"max_output_tokens": 0})), 4096));
@@ -244,7 +325,10 @@ fn wrong_types_and_unknown_stream_options_fail_to_parse_naming_the_field() {
         (json!({"temperature": "hot"}), "temperature"),
         (json!({"tools": {"type": "function"}}), "tools"),
         (json!({"stream": "yes"}), "stream"),
-        (json!({"stream_options": {"include_usage": true}}), "stream_options"),
+        (
+            json!({"stream_options": {"include_usage": true}}),
+            "stream_options.include_usage",
+        ),
         (json!({"reasoning": {"effort": 3}}), "reasoning.effort"),
         (json!({"truncation": "sometimes"}), "truncation"),
     ] {

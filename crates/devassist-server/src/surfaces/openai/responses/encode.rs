@@ -202,7 +202,8 @@ impl Encoder {
             }
             None => return,
         };
-        let mut fields = json!({"item_id": id, "output_index": index, "content_index": 0, "delta": delta});
+        let mut fields =
+            json!({"item_id": id, "output_index": index, "content_index": 0, "delta": delta});
         if !reasoning {
             fields["logprobs"] = json!([]);
         }

@@ -31,7 +31,11 @@ async fn post(body: Value) -> (StatusCode, axum::http::HeaderMap, String) {
     let status = resp.status();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    (status, headers, String::from_utf8_lossy(&bytes).into_owned())
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
 }
 
 /// (event line, data) of each server-sent event.
@@ -40,9 +44,18 @@ fn events(body: &str) -> Vec<(String, Value)> {
         .filter(|frame| !frame.trim().is_empty())
         .map(|frame| {
             let mut lines = frame.lines();
-            let event = lines.next().and_then(|l| l.strip_prefix("event: ")).expect("event line");
-            let data = lines.next().and_then(|l| l.strip_prefix("data: ")).expect("data line");
-            (event.to_owned(), serde_json::from_str(data).expect("JSON data"))
+            let event = lines
+                .next()
+                .and_then(|l| l.strip_prefix("event: "))
+                .expect("event line");
+            let data = lines
+                .next()
+                .and_then(|l| l.strip_prefix("data: "))
+                .expect("data line");
+            (
+                event.to_owned(),
+                serde_json::from_str(data).expect("JSON data"),
+            )
         })
         .collect()
 }
@@ -67,7 +80,9 @@ async fn a_custom_tool_call_streams_as_custom_tool_call_events_with_the_warning(
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
-        headers.get("x-devassist-warning").and_then(|v| v.to_str().ok()),
+        headers
+            .get("x-devassist-warning")
+            .and_then(|v| v.to_str().ok()),
         Some("ignored tools the gateway cannot run: web_search, image_generation")
     );
     assert_eq!(
@@ -99,13 +114,15 @@ async fn a_custom_tool_call_streams_as_custom_tool_call_events_with_the_warning(
 
 #[tokio::test]
 async fn errors_are_in_openai_shape_with_their_status() {
-    let (status, _, body) = post(json!({"model": "agent", "input": "x", "previous_response_id": "resp_1"})).await;
+    let (status, _, body) =
+        post(json!({"model": "agent", "input": "x", "previous_response_id": "resp_1"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let body: Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(body["error"]["type"], "invalid_request_error");
     assert_eq!(body["error"]["param"], "previous_response_id");
 
-    let (status, _, body) = post(json!({"model": "agent", "input": "x", "max_output_tokens": 100_000})).await;
+    let (status, _, body) =
+        post(json!({"model": "agent", "input": "x", "max_output_tokens": 100_000})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("context of 4096"), "{body}");
 

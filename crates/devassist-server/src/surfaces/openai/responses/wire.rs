@@ -30,10 +30,16 @@ pub struct ResponsesBody {
     pub safety_identifier: Option<String>,
     pub service_tier: Option<String>,
     /// Extra output OpenAI can add (`reasoning.encrypted_content`…): devassist has none.
-    #[expect(dead_code, reason = "accepted and type-checked; there is nothing to include")]
+    #[expect(
+        dead_code,
+        reason = "accepted and type-checked; there is nothing to include"
+    )]
     pub include: Option<Vec<String>>,
     pub stream: Option<bool>,
-    #[expect(dead_code, reason = "accepted and checked for unknown options; none applies")]
+    #[expect(
+        dead_code,
+        reason = "accepted and checked for unknown options; none applies"
+    )]
     pub stream_options: Option<StreamOptions>,
     /// Accepted either way: nothing is stored.
     #[expect(dead_code, reason = "accepted either way; nothing is stored")]
