@@ -200,4 +200,6 @@ fn echo(b: &ResponsesBody) -> Map<String, Value> {
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod http_tests;
