@@ -70,6 +70,9 @@ async fn run(st: AppState, rid: RequestId, mut b: ResponsesBody) -> Result<Respo
     req.think = think;
     req.stream = b.stream.unwrap_or(false);
     let warning = warning(&tools.ignored);
+    if !tools.ignored.is_empty() {
+        tracing::info!(request_id = %rid.as_str(), ignored = ?tools.ignored, "Left out tools the gateway cannot run");
+    }
     let mut enc = Encoder::new(model, echo(&b), tools.custom);
 
     let ctx = rid.call_context();
