@@ -230,3 +230,48 @@ capabilities = ["completion", "tools"]
         assert dict(r.message.tool_calls[0].function.arguments) == {"city": "Berlin"}
     finally:
         gw.stop()
+
+
+def test_responses_api_on_the_default_model(gw):
+    c = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="unused", max_retries=0)
+    ask = dict(model=MODEL, instructions="Answer in one short sentence.", input="Say hello.", max_output_tokens=8, temperature=0)
+    r = c.responses.create(**ask)
+    assert r.status in ("completed", "incomplete") and r.output_text.strip()
+    assert r.usage.input_tokens > 0 and 0 < r.usage.output_tokens <= 8
+    events = list(c.responses.create(**ask, stream=True))
+    types = [e.type for e in events]
+    assert types[:4] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ]
+    assert types[-4:-1] == ["response.output_text.done", "response.content_part.done", "response.output_item.done"]
+    assert types[-1] == f"response.{r.status}"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == events[-1].response.output_text == r.output_text, "greedy answers agree"
+
+
+def test_responses_tools_on_the_default_model(gw):
+    """With the generic tool format (a model whose template takes no tools) the answer is a
+    well-formed call or text; without it, the model's own capability check answers."""
+    c = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="unused", max_retries=0)
+    tools = [
+        {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
+        {"type": "custom", "name": "apply_patch", "description": "Edit files with a patch."},
+        {"type": "web_search"},
+    ]
+    ask = dict(model=MODEL, input="What is the weather in Paris?", tools=tools, temperature=0, max_output_tokens=48)
+    if "tools" not in ollama.Client(host=gw.url).show(MODEL).capabilities:
+        with pytest.raises(openai.BadRequestError) as e:
+            c.responses.create(**ask)
+        assert e.value.body["message"] == f'"{MODEL}" does not support tools'
+        return
+    r = c.responses.create(**ask)
+    for item in r.output:
+        assert item.type in ("message", "function_call", "custom_tool_call"), item
+        if item.type == "function_call":
+            assert item.name == "get_weather" and isinstance(json.loads(item.arguments), dict)
+        if item.type == "custom_tool_call":
+            assert item.name == "apply_patch" and isinstance(item.input, str)

@@ -18,7 +18,7 @@ pub(crate) struct Script {
 
 pub(crate) fn plan(config: &MockConfig, req: &GenerateRequest) -> Script {
     let prompt_tokens = prompt_word_count(&req.prompt);
-    if let Some(tool_call) = weather_call(&req.prompt) {
+    if let Some(tool_call) = named_call(&req.prompt).or_else(|| weather_call(&req.prompt)) {
         return Script {
             tokens: Vec::new(),
             tool_call: Some(tool_call),
@@ -136,6 +136,32 @@ fn echo_source(prompt: &Prompt) -> String {
             .unwrap_or_default(),
         Prompt::Completion { prompt, .. } => prompt.clone(),
     }
+}
+
+/// A chat whose last message is a user's `call <tool> <text>`, naming one of the offered
+/// tools, gets a call of that tool with `{"input": "<text>"}` (the shape a free-form tool
+/// takes).
+fn named_call(prompt: &Prompt) -> Option<ToolCall> {
+    let Prompt::Chat { messages, tools } = prompt else {
+        return None;
+    };
+    let last: &Message = messages.last().filter(|m| m.role == Role::User)?;
+    let rest = last.content.strip_prefix("call ")?;
+    let (name, text) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let offered = tools.iter().any(|t| {
+        t.get("function")
+            .and_then(|f| f.get("name"))
+            .and_then(serde_json::Value::as_str)
+            == Some(name)
+    });
+    offered.then(|| ToolCall {
+        id: format!(
+            "call_{:08x}",
+            super::embed::fnv1a(last.content.as_bytes()) as u32
+        ),
+        name: name.to_owned(),
+        arguments: json!({ "input": text }),
+    })
 }
 
 /// A chat with tools whose last message is a user asking about the weather gets a

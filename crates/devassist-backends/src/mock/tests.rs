@@ -203,6 +203,38 @@ async fn weather_question_with_tools_gets_a_tool_call_then_the_result_is_echoed(
 }
 
 #[tokio::test(start_paused = true)]
+async fn call_naming_an_offered_tool_gets_that_call_with_the_rest_as_input() {
+    let backend = mock(MockConfig::default());
+    let tools = vec![json!({"type": "function", "function": {"name": "apply_patch"}})];
+    let ask = |text: &str| {
+        GenerateRequest::new(
+            "m",
+            Prompt::Chat {
+                messages: vec![Message::new(Role::User, text)],
+                tools: tools.clone(),
+            },
+        )
+    };
+    let (events, _) = run(
+        &backend,
+        ask("call apply_patch *** Begin Patch\n*** End Patch"),
+    )
+    .await;
+    let Event::ToolCall(call) = &events[0] else {
+        panic!("expected a tool call: {events:?}");
+    };
+    assert_eq!(call.name, "apply_patch");
+    assert_eq!(
+        call.arguments,
+        json!({"input": "*** Begin Patch\n*** End Patch"})
+    );
+    assert_eq!(done_of(&events).0, FinishReason::ToolCalls);
+    // A tool that is not offered is just text.
+    let (events, _) = run(&backend, ask("call rm -rf")).await;
+    assert_eq!(text_of(&events), "call rm -rf");
+}
+
+#[tokio::test(start_paused = true)]
 async fn weather_without_tools_is_just_echoed() {
     let backend = mock(MockConfig::default());
     let (events, _) = run(&backend, chat("m", "weather in Oslo")).await;

@@ -138,6 +138,15 @@ fn surfaces() -> Vec<Surface> {
             incapable: ("emb", "\"emb\" does not support generate"),
         },
         Surface {
+            name: "openai responses",
+            path: "/v1/responses",
+            dialect: Dialect::OpenAi,
+            body: |m| json!({"model": m, "input": "hi"}),
+            known: "chatm",
+            alias: "CC:1b",
+            incapable: ("emb", "\"emb\" does not support chat"),
+        },
+        Surface {
             name: "openai embeddings",
             path: "/v1/embeddings",
             dialect: Dialect::OpenAi,

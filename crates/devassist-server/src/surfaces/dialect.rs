@@ -140,6 +140,7 @@ mod surface_tests {
             ("/api/chat", Surface::Ollama),
             ("/v1/chat/completions", Surface::OpenAi),
             ("/v1/completions", Surface::OpenAi),
+            ("/v1/responses", Surface::OpenAi),
             ("/v1/embeddings", Surface::OpenAi),
             ("/v1/models/some/model", Surface::OpenAi),
             ("/v1/search/docs", Surface::OpenAi),

@@ -1,11 +1,12 @@
 //! The OpenAI surface (`/v1/*`): chat completions, legacy completions (with FIM `suffix`),
-//! embeddings and the model list. Translation only.
+//! the Responses API (`responses/`), embeddings and the model list. Translation only.
 
 mod chat;
 mod completions;
 mod embeddings;
 mod encode;
 mod models;
+mod responses;
 pub(crate) mod wire;
 
 use crate::state::AppState;
@@ -18,5 +19,6 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/models/{*id}", get(models::one))
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/completions", post(completions::completions))
+        .route("/v1/responses", post(responses::create))
         .route("/v1/embeddings", post(embeddings::embeddings))
 }
