@@ -6,18 +6,20 @@
 //! The stages, in order, each in its own file:
 //!
 //! ```text
-//! route ─► guard ─► pool ─► prompt ─► backend ─► post-process ─► stats ─► load time ─► deadline ─► first event
-//! route.rs guard.rs (pool/) prompt.rs (backend) postprocess.rs (pool/tracked) load_time.rs deadline.rs first_event.rs
+//! route ─► guard ─► pool ─► prompt ─► backend ─► post-process ─► stats ─► load time ─► deadline ─► first event ─► observe
+//! route.rs guard.rs (pool/) prompt.rs (backend) postprocess.rs (pool/tracked) load_time.rs deadline.rs first_event.rs observe.rs
 //! ```
 //!
 //! and around one try, `failover.rs` picks the replicas and decides whether a failed try
-//! may go to the next one.
+//! may go to the next one. `observe.rs` notes what the stages learn (model, backend,
+//! tokens, timings) in the request's facts for metrics and usage records.
 
 mod deadline;
 mod failover;
 mod first_event;
 pub mod guard;
 mod load_time;
+mod observe;
 pub mod postprocess;
 pub mod prompt;
 pub mod route;
@@ -92,13 +94,13 @@ impl Gateway {
                 .unwrap_or_else(|_| Err(deadline::exceeded(feature))),
         }?;
         if sources.is_empty() {
-            return Ok(started);
+            return Ok(observe::started(started, ctx));
         }
         let report = started.report;
         let stream = crate::grounding::list_sources(started.into_stream(), sources);
         let mut started = first_event::peek(stream).await?;
         started.report = report;
-        Ok(started)
+        Ok(observe::started(started, ctx))
     }
 
     /// One try of a generation on backend `index`, up to its first event: the pipeline's
@@ -124,6 +126,7 @@ impl Gateway {
         let lease = self.pool.acquire(index, req.keep_alive).await?;
         // Time spent waiting for a cold backend to load is Ollama's `load_duration`.
         let waited = asked.elapsed();
+        observe::sending(ctx, self.telemetry.metrics.labels.backend(index), waited);
         req.model = route.settings.upstream.clone();
         let stream = match lease.backend().generate(req, ctx).await {
             Ok(stream) => stream,
@@ -167,12 +170,19 @@ impl Gateway {
         req: EmbedRequest,
         ctx: &CallContext,
     ) -> Result<EmbedResponse, GatewayError> {
+        let asked = Instant::now();
         let lease = self.pool.acquire(index, req.keep_alive).await?;
+        observe::sending(
+            ctx,
+            self.telemetry.metrics.labels.backend(index),
+            asked.elapsed(),
+        );
         match lease.backend().embed(req, ctx).await {
             Ok(r) => {
                 let stats = &lease.slot().stats;
                 stats.completed();
                 stats.answered();
+                observe::embedded(ctx, &r);
                 Ok(r)
             }
             Err(e) => Err(crate::pool::failed(&lease, e).await),
