@@ -49,7 +49,10 @@ pub fn validate_metrics(raw: RawMetrics, p: &mut impl FnMut(String, String)) -> 
     let listen = raw.listen.and_then(|l| match l.parse() {
         Ok(addr) => Some(addr),
         Err(e) => {
-            p("metrics.listen".into(), format!("`{l}` is not an address: {e}"));
+            p(
+                "metrics.listen".into(),
+                format!("`{l}` is not an address: {e}"),
+            );
             None
         }
     });

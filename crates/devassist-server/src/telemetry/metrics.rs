@@ -27,8 +27,7 @@ const TTFT_BUCKETS: [f64; 14] = [
 ];
 /// The gateway's own work before the upstream call, seconds: tens of microseconds normally.
 const OVERHEAD_BUCKETS: [f64; 12] = [
-    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05,
-    0.1,
+    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
 ];
 
 /// Why a request was refused before any model worked on it.

@@ -40,7 +40,11 @@ const NOT_RECORDED: [&str; 7] = [
 pub const CLIENT_CLOSED: u16 = 499;
 
 /// The middleware: `axum::middleware::from_fn_with_state(telemetry, layer)`.
-pub async fn layer(State(telemetry): State<Arc<Telemetry>>, mut req: Request, next: Next) -> Response {
+pub async fn layer(
+    State(telemetry): State<Arc<Telemetry>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path();
     if NOT_RECORDED.contains(&path) {
         return next.run(req).await;

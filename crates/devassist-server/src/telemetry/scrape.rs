@@ -58,7 +58,11 @@ async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
         }
         Err(e) => {
             tracing::warn!(error = %e, "Cannot render the metrics");
-            (StatusCode::INTERNAL_SERVER_ERROR, "cannot render the metrics\n").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot render the metrics\n",
+            )
+                .into_response()
         }
     }
 }

@@ -85,7 +85,9 @@ async fn a_finished_answer_records_tokens_and_a_dropped_stream_is_a_499() {
     );
     assert_eq!(
         done.completion_tokens,
-        body["usage"]["completion_tokens"].as_u64().map(|n| n as u32)
+        body["usage"]["completion_tokens"]
+            .as_u64()
+            .map(|n| n as u32)
     );
     assert!(done.ttft.is_some_and(|t| t <= done.duration));
     assert_eq!((done.status, done.cancelled), (200, false));
@@ -169,13 +171,19 @@ async fn refusals_and_listings_count_but_only_refusals_leave_a_usage_record() {
         .lines()
         .filter(|l| l.starts_with("devassist_requests_total{"))
         .count();
-    assert_eq!(counted, 3, "/metrics, /status and / are not requests:\n{text}");
+    assert_eq!(
+        counted, 3,
+        "/metrics, /status and / are not requests:\n{text}"
+    );
 }
 
 #[tokio::test]
 async fn the_in_flight_caps_refusals_are_overload() {
     let (state, _rx) = gateway();
-    let app = crate::app_with(state.clone(), Some(crate::guard::in_flight::InFlight::new(1)));
+    let app = crate::app_with(
+        state.clone(),
+        Some(crate::guard::in_flight::InFlight::new(1)),
+    );
     let held = app.clone().oneshot(chat("drip", true)).await.unwrap();
     let refused = app.clone().oneshot(chat("echo", false)).await.unwrap();
     assert_eq!(refused.status(), 503);

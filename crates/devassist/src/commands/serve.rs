@@ -8,9 +8,9 @@ use devassist_server::config::{self, LogFormat, Settings};
 use devassist_server::telemetry::usage::{Store, UsageWriter, WriterConfig};
 use devassist_server::{AppState, ServerLimits};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 #[derive(clap::Args)]
@@ -139,13 +139,13 @@ async fn serve(mut settings: Settings, limits: ServerLimits) -> Result<(), Strin
     let usage = start_usage(&settings, &state);
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, models = settings.models.len(), "Listening");
-    // Tests and supervisors read these lines to learn the ports when listening on :0.
     let stop_metrics = CancellationToken::new();
+    let mut metrics_addr = None;
     let metrics_server = match metrics {
         Some(l) => {
             let at = l.local_addr().map_err(|e| e.to_string())?;
+            metrics_addr = Some(at);
             tracing::info!(addr = %at, "Serving /metrics on its own listener");
-            println!("devassist metrics on http://{at}");
             let stop = stop_metrics.clone().cancelled_owned();
             Some(tokio::spawn(devassist_server::telemetry::scrape::serve(
                 state.clone(),
@@ -155,7 +155,12 @@ async fn serve(mut settings: Settings, limits: ServerLimits) -> Result<(), Strin
         }
         None => None,
     };
+    // Tests and supervisors read these lines to learn the ports when listening on :0; the
+    // metrics line comes second, so that readers that stop at the first miss nothing.
     println!("devassist listening on http://{addr}");
+    if let Some(at) = metrics_addr {
+        println!("devassist metrics on http://{at}");
+    }
     let result = devassist_server::serve(
         state,
         listener,

@@ -141,9 +141,7 @@ fn as_table(by: By, rows: &[Summary]) -> String {
     if rows.is_empty() {
         return "no requests in that time\n".into();
     }
-    let header: Vec<&str> = std::iter::once(by.as_str())
-        .chain(HEADERS)
-        .collect();
+    let header: Vec<&str> = std::iter::once(by.as_str()).chain(HEADERS).collect();
     let body: Vec<Vec<String>> = rows
         .iter()
         .map(|s| {
@@ -191,9 +189,15 @@ fn as_csv(by: By, rows: &[Summary]) -> Result<String, String> {
     w.write_record(header).map_err(|e| e.to_string())?;
     for s in rows {
         let c = cells(s);
-        let blank = |v: &str| if v == "-" { String::new() } else { v.to_string() };
-        let record = std::iter::once(s.group.clone().unwrap_or_default())
-            .chain(c.iter().map(|v| blank(v)));
+        let blank = |v: &str| {
+            if v == "-" {
+                String::new()
+            } else {
+                v.to_string()
+            }
+        };
+        let record =
+            std::iter::once(s.group.clone().unwrap_or_default()).chain(c.iter().map(|v| blank(v)));
         w.write_record(record).map_err(|e| e.to_string())?;
     }
     let bytes = w.into_inner().map_err(|e| e.to_string())?;

@@ -94,8 +94,7 @@ impl Totals {
             errors: self.errors,
             cancelled: self.cancelled,
             p50_ttft_ms: median(&mut self.ttfts),
-            mean_duration_ms: (self.requests > 0)
-                .then(|| self.duration_ms / self.requests as f64),
+            mean_duration_ms: (self.requests > 0).then(|| self.duration_ms / self.requests as f64),
         }
     }
 }
@@ -143,9 +142,7 @@ pub fn parse_since(text: &str, now: SystemTime) -> Result<SystemTime, String> {
     }
     chrono::DateTime::parse_from_rfc3339(text)
         .map(SystemTime::from)
-        .map_err(|_| {
-            format!("`{text}` is neither a duration (1h, 24h, 7d) nor an RFC 3339 time")
-        })
+        .map_err(|_| format!("`{text}` is neither a duration (1h, 24h, 7d) nor an RFC 3339 time"))
 }
 
 #[cfg(test)]
@@ -187,7 +184,11 @@ mod tests {
         ];
         let by_model = summarize(rows.clone(), By::Model);
         let groups: Vec<Option<&str>> = by_model.iter().map(|s| s.group.as_deref()).collect();
-        assert_eq!(groups, [Some("a"), None, Some("b")], "busiest first, then by name");
+        assert_eq!(
+            groups,
+            [Some("a"), None, Some("b")],
+            "busiest first, then by name"
+        );
         let a = &by_model[0];
         assert_eq!(a.requests, 4);
         assert_eq!((a.prompt_tokens, a.completion_tokens), (40, 20));
@@ -221,10 +222,7 @@ mod tests {
     #[test]
     fn since_takes_durations_and_rfc3339() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(10 * 86_400);
-        assert_eq!(
-            parse_since("1h", now),
-            Ok(now - Duration::from_secs(3600))
-        );
+        assert_eq!(parse_since("1h", now), Ok(now - Duration::from_secs(3600)));
         assert_eq!(
             parse_since("7d", now),
             Ok(now - Duration::from_secs(7 * 86_400))

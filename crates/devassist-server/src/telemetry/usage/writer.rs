@@ -4,8 +4,8 @@
 //! records older than the retention at start and every `prune_every`. On shutdown it
 //! writes what is left in the channel before it stops.
 
-use super::store::Store;
 use super::UsageRecord;
+use super::store::Store;
 use crate::telemetry::Telemetry;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
