@@ -202,6 +202,7 @@ def test_usage_rows_match_the_requests_and_the_usage_command_sums_them():
     try:
         tokens = send_the_mix(g.url)
         httpx.get(f"{g.url}/api/tags")  # a listing: counted in metrics, no usage row
+        assert httpx.get(f"{g.url}/no/such/path").status_code == 404  # nor a scanner's probe
         cancel_a_stream(g.url)
         m = wait_for(
             lambda: (lambda m: m if value(m, "devassist_requests_total", model="drip", feature="chat", surface="openai", status="499") == 1 else None)(scrape(g))
@@ -213,7 +214,7 @@ def test_usage_rows_match_the_requests_and_the_usage_command_sums_them():
     db = sqlite3.connect(usage_db(g))
     db.row_factory = sqlite3.Row
     rows = [dict(r) for r in db.execute("SELECT * FROM usage ORDER BY id")]
-    assert len(rows) == 10, rows
+    assert len(rows) == 9, rows
     assert all(r["request_id"] for r in rows)
     assert all(r["key"] is None and r["user"] is None for r in rows), "anonymous"
     ok = [r for r in rows if r["model"] == "echo" and r["status"] == 200]
@@ -222,9 +223,8 @@ def test_usage_rows_match_the_requests_and_the_usage_command_sums_them():
     assert sum(r["prompt_tokens"] for r in ok) == tokens["prompt"] + tokens["embed"]
     assert sum(r["completion_tokens"] for r in ok) == tokens["completion"]
     failed = [(r["surface"], r["feature"], r["model"], r["status"]) for r in rows if r["status"] != 200]
-    assert len(failed) == 4 and set(failed) == {
-        ("ollama", None, None, 413),
-        ("openai", None, None, 404),
+    assert len(failed) == 3 and set(failed) == {
+        ("ollama", None, None, 413),  # refused: a row; the unknown model's 404 leaves none
         ("openai", "chat", "drip", 499),
         ("openai", "chat", "error", 502),
     }
@@ -250,8 +250,8 @@ def test_usage_rows_match_the_requests_and_the_usage_command_sums_them():
     assert echo["p50_ttft_ms"] is not None and echo["mean_duration_ms"] > 0
     assert groups["error"]["errors"] == 1
     assert groups["drip"]["cancelled"] == 1 and groups["drip"]["errors"] == 0
-    assert groups[None]["requests"] == 2 and groups[None]["errors"] == 2
-    assert sum(r["requests"] for r in report["rows"]) == 10
+    assert groups[None]["requests"] == 1 and groups[None]["errors"] == 1
+    assert sum(r["requests"] for r in report["rows"]) == 9
 
     table = subprocess.run([BIN, "usage", "--db", str(usage_db(g)), "--by", "surface"], capture_output=True, text=True, timeout=30)
     assert table.returncode == 0, table.stderr

@@ -35,6 +35,12 @@ impl RequestId {
         self.id.clone()
     }
 
+    /// The request's facts, for code before the pipeline that learns something about it
+    /// (authentication naming the caller of a request it then refuses).
+    pub fn facts(&self) -> Option<&Arc<devassist_core::RequestFacts>> {
+        self.facts.as_ref()
+    }
+
     /// Every call context of this request carries `facts` from now on.
     pub fn attach_facts(&mut self, facts: Arc<devassist_core::RequestFacts>) {
         self.facts = Some(facts);

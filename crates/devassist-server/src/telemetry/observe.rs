@@ -62,6 +62,7 @@ pub async fn layer(
         request_id,
         at: SystemTime::now(),
         head_status: None,
+        refused: false,
     }));
     let resp = next.run(req).await;
     pending.answered(&resp);
@@ -78,6 +79,8 @@ struct Open {
     at: SystemTime,
     /// The response's status, once the handler answered.
     head_status: Option<u16>,
+    /// The answer was a refusal (`RejectReason`).
+    refused: bool,
 }
 
 /// A request being observed. Dropped without an answer (the client went away while the
@@ -93,6 +96,7 @@ impl Pending {
             .get::<Arc<GatewayError>>()
             .and_then(|e| reject_reason(e.kind))
         {
+            r.refused = true;
             r.telemetry.metrics.rejected(r.surface, reason);
         }
     }
@@ -147,12 +151,13 @@ impl Open {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
         });
-        // Usage is about model requests, and about every refusal (who was turned away);
-        // a successful listing of models is neither.
+        // Usage is about model requests, and about refusals (who was turned away). A listing,
+        // a malformed body or a path that does not exist is neither, and leaves no row that a
+        // scanner could fill the disk with.
         let Some(sink) = self.telemetry.usage() else {
             return;
         };
-        if facts.feature.is_none() && status < 400 {
+        if facts.feature.is_none() && !self.refused {
             return;
         }
         let principal = facts.principal.unwrap_or_default();
