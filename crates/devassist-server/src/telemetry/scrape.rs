@@ -137,18 +137,18 @@ type Gauge = (&'static str, &'static str, fn(&Demand) -> u64);
 const MODEL_GAUGES: [Gauge; 3] = [
     (
         "model_in_flight",
-        "Requests of the model being answered now, over all its backends",
+        "Requests of the model being answered now, over all its backends.",
         |d| d.in_flight,
     ),
     (
         "model_queued",
-        "Requests of the model waiting for a backend slot or for a backend to wake",
+        "Requests of the model waiting for a backend slot or for a backend to wake.",
         |d| d.queued,
     ),
     (
         "model_demand",
         "max(queued + in flight, 1 while a backend of the model is starting or ready): the \
-         number an external scaler scales the model's backends on (as /status/queue)",
+         number an external scaler scales the model's backends on (as /status/queue).",
         |d| d.demand,
     ),
 ];
@@ -156,17 +156,17 @@ const MODEL_GAUGES: [Gauge; 3] = [
 const BACKEND_GAUGES: [Gauge; 3] = [
     (
         "backend_in_flight",
-        "Requests the backend is answering now",
+        "Requests the backend is answering now.",
         |d| d.in_flight,
     ),
     (
         "backend_queued",
-        "Requests waiting for the backend (a free slot, or its wake)",
+        "Requests waiting for the backend (a free slot, or its wake).",
         |d| d.queued,
     ),
     (
         "backend_demand",
-        "The backend's demand, as /status/queue reports it",
+        "The backend's demand, as /status/queue reports it.",
         |d| d.demand,
     ),
 ];
@@ -190,7 +190,7 @@ impl Collector for PoolNow {
         let mut m = encoder.encode_descriptor(
             "backend_state",
             "1 for the backend's current state (cold, starting, ready, draining, failed), 0 \
-             for the others; always-on backends are ready",
+             for the others; always-on backends are ready.",
             None,
             MetricType::Gauge,
         )?;
@@ -203,7 +203,7 @@ impl Collector for PoolNow {
         }
         let mut m = encoder.encode_descriptor(
             "backend_healthy",
-            "0 while the balancer avoids the backend after a failure, else 1",
+            "0 while the balancer avoids the backend after a failure, else 1.",
             None,
             MetricType::Gauge,
         )?;
@@ -214,7 +214,7 @@ impl Collector for PoolNow {
         }
         let mut m = encoder.encode_descriptor(
             "backend_wake_duration_seconds",
-            "Time a managed backend took to start and become ready",
+            "Time a managed backend took to start and become ready.",
             None,
             MetricType::Histogram,
         )?;
