@@ -69,6 +69,18 @@ impl Gateway {
         &self,
         route: &ModelEntry,
         feature: Feature,
+        req: GenerateRequest,
+        ctx: &CallContext,
+        affinity: Option<String>,
+    ) -> Result<Started, GatewayError> {
+        let result = self.generation(route, feature, req, ctx, affinity).await;
+        observe::outcome(result, ctx)
+    }
+
+    async fn generation(
+        &self,
+        route: &ModelEntry,
+        feature: Feature,
         mut req: GenerateRequest,
         ctx: &CallContext,
         affinity: Option<String>,
@@ -94,13 +106,13 @@ impl Gateway {
                 .unwrap_or_else(|_| Err(deadline::exceeded(feature))),
         }?;
         if sources.is_empty() {
-            return Ok(observe::started(started, ctx));
+            return Ok(started);
         }
         let report = started.report;
         let stream = crate::grounding::list_sources(started.into_stream(), sources);
         let mut started = first_event::peek(stream).await?;
         started.report = report;
-        Ok(observe::started(started, ctx))
+        Ok(started)
     }
 
     /// One try of a generation on backend `index`, up to its first event: the pipeline's

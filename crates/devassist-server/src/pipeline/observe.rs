@@ -57,8 +57,26 @@ pub(super) fn embedded(ctx: &CallContext, r: &EmbedResponse) {
     }
 }
 
+/// How a generation began: its first event, or a failure before it (which a surface may
+/// still answer with a 200, as GitLab's chat does with an error event).
+pub(super) fn outcome(
+    result: Result<Started, GatewayError>,
+    ctx: &CallContext,
+) -> Result<Started, GatewayError> {
+    match result {
+        Ok(s) => Ok(started(s, ctx)),
+        Err(e) => {
+            if let Some(facts) = &ctx.facts {
+                let status = e.status();
+                facts.update(|f| f.failed_status = Some(status));
+            }
+            Err(e)
+        }
+    }
+}
+
 /// The answer's first event arrived: note it, and watch the rest for its end.
-pub(super) fn started(mut started: Started, ctx: &CallContext) -> Started {
+fn started(mut started: Started, ctx: &CallContext) -> Started {
     let Some(facts) = ctx.facts.clone() else {
         return started;
     };
@@ -167,6 +185,14 @@ mod tests {
         let f = facts.snapshot();
         assert_eq!(f.failed_status, Some(502));
         assert!(!f.done);
+    }
+
+    #[test]
+    fn a_failure_before_the_first_event_is_noted() {
+        let (ctx, facts) = with_facts();
+        let r = outcome(Err(GatewayError::backend_error("down")), &ctx);
+        assert!(r.is_err());
+        assert_eq!(facts.snapshot().failed_status, Some(502));
     }
 
     #[test]

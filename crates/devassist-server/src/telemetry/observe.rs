@@ -132,11 +132,13 @@ impl Open {
         let facts = self.facts.snapshot();
         // A client that leaves during an error answer still got its error.
         let cancelled = !body_ended && self.head_status.is_none_or(|s| s < 400);
-        let status = match (cancelled, facts.failed_status, self.head_status) {
-            (true, _, _) => CLIENT_CLOSED,
-            (false, Some(failed), _) => failed,
-            (false, None, Some(s)) => s,
-            (false, None, None) => CLIENT_CLOSED,
+        // An error answer keeps its status; an answer that began as a success (a stream, or
+        // GitLab's 200 with an error event) but failed takes the failure's.
+        let status = match self.head_status {
+            _ if cancelled => CLIENT_CLOSED,
+            Some(s) if s >= 400 => s,
+            Some(s) => facts.failed_status.unwrap_or(s),
+            None => CLIENT_CLOSED,
         };
         let usage = facts.usage.unwrap_or_default();
         let metrics = &self.telemetry.metrics;

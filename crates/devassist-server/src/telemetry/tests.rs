@@ -36,6 +36,10 @@ backend = "mock"
 [[models]]
 name = "drip"
 backend = "drip"
+
+[[models]]
+name = "broken"
+backend = "mock"
 "#;
 
 fn gateway() -> (AppState, mpsc::Receiver<UsageRecord>) {
@@ -119,6 +123,21 @@ async fn a_finished_answer_records_tokens_and_a_dropped_stream_is_a_499() {
         !text.contains(r#"devassist_request_duration_seconds_count{feature="chat",model="drip"}"#),
         "a cancelled answer has no duration"
     );
+}
+
+#[tokio::test]
+async fn a_stream_that_breaks_after_its_200_counts_with_the_failures_status() {
+    let (state, mut rx) = gateway();
+    let app = crate::app(state.clone());
+    let resp = app.clone().oneshot(chat("broken", true)).await.unwrap();
+    assert_eq!(resp.status(), 200, "the stream began");
+    let _ = resp.into_body().collect().await;
+    let r = rx.try_recv().unwrap();
+    assert_eq!((r.status, r.cancelled), (502, false));
+    assert!(r.ttft.is_some());
+    let text = metrics(&state);
+    let line = r#"devassist_requests_total{surface="openai",feature="chat",model="broken",status="502"} 1"#;
+    assert!(text.contains(line), "{text}");
 }
 
 #[tokio::test]
