@@ -6,10 +6,12 @@
 
 use crate::error::GatewayError;
 use crate::event::Event;
+use crate::facts::{Principal, RequestFacts};
 use crate::request::{EmbedRequest, EmbedResponse, GenerateRequest};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A generation in progress. Ends after `Event::Done` or after the first `Err`.
 pub type EventStream = BoxStream<'static, Result<Event, GatewayError>>;
@@ -24,6 +26,11 @@ pub struct CallContext {
     /// An API key the client gave for the upstream itself (GitLab's `model_api_key`), used
     /// by backends that accept one per request instead of their configured key.
     pub upstream_key: Option<UpstreamKey>,
+    /// Who is asking, once authentication has said so; `None` for anonymous requests.
+    pub principal: Option<Principal>,
+    /// Where the pipeline notes what it learns about the request (model, tokens, timings)
+    /// for the gateway's metrics and usage records; `None` outside an HTTP request.
+    pub facts: Option<Arc<RequestFacts>>,
 }
 
 /// A credential for the upstream; never printed.
@@ -42,6 +49,8 @@ impl CallContext {
             request_id: request_id.into(),
             no_grounding: false,
             upstream_key: None,
+            principal: None,
+            facts: None,
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod error;
 pub mod event;
+pub mod facts;
 pub mod feature;
 pub mod postprocess;
 pub mod prompt;
@@ -14,6 +15,7 @@ pub mod request;
 pub use backend::{Backend, CallContext, EventStream, ManageOp, RawResponse, UpstreamKey};
 pub use error::{ErrorKind, GatewayError, Origin, Reached};
 pub use event::{Event, FinishReason, Timings, Usage};
+pub use facts::{Facts, Principal, RequestFacts};
 pub use feature::Feature;
 pub use request::{
     EmbedRequest, EmbedResponse, GenerateRequest, KeepAlive, Message, Prompt, ResponseFormat, Role,

@@ -18,6 +18,14 @@ pub enum Phase {
 }
 
 impl Phase {
+    pub const ALL: [Phase; 5] = [
+        Phase::Cold,
+        Phase::Starting,
+        Phase::Ready,
+        Phase::Draining,
+        Phase::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Cold => "cold",

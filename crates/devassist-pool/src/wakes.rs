@@ -64,6 +64,17 @@ impl WakeStats {
         self.count
     }
 
+    /// The wakes' total time (a histogram's sum).
+    pub fn sum(&self) -> Duration {
+        self.total
+    }
+
+    /// Wakes per bucket, not cumulative: `[i]` counts those ≤ `BOUNDS_MS[i]` and above the
+    /// bound before; the last entry the rest.
+    pub fn bucket_counts(&self) -> &[u64] {
+        &self.buckets
+    }
+
     pub fn last(&self) -> Option<Duration> {
         self.last
     }

@@ -21,12 +21,13 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/status/queue", get(queue))
 }
 
+/// One backend's or model's demand; `/metrics` exports the same numbers.
 #[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
-struct Demand {
-    queued: u64,
-    in_flight: u64,
-    wanted: bool,
-    demand: u64,
+pub(crate) struct Demand {
+    pub queued: u64,
+    pub in_flight: u64,
+    pub wanted: bool,
+    pub demand: u64,
 }
 
 impl Demand {
@@ -39,7 +40,7 @@ impl Demand {
         }
     }
 
-    fn of(slot: &Slot) -> Self {
+    pub fn of(slot: &Slot) -> Self {
         let queued = slot.limiter.queued();
         let in_flight = slot.stats.in_flight();
         let wanted = match slot.lifecycle() {
@@ -59,6 +60,15 @@ impl Demand {
             self.wanted || other.wanted,
         )
     }
+}
+
+/// A model's demand: the sum over its backends.
+pub(crate) fn model_demand(slots: &[std::sync::Arc<Slot>], backends: &[usize]) -> Demand {
+    backends
+        .iter()
+        .filter_map(|&i| slots.get(i))
+        .map(|s| Demand::of(s))
+        .fold(Demand::default(), Demand::add)
 }
 
 #[derive(Serialize)]
@@ -104,10 +114,7 @@ async fn queue(State(st): State<AppState>) -> axum::Json<Queue> {
         .iter()
         .map(|m| {
             let used = m.backends.iter().filter_map(|&i| slots.get(i));
-            let demand = used
-                .clone()
-                .map(|s| Demand::of(s))
-                .fold(Demand::default(), Demand::add);
+            let demand = model_demand(slots, &m.backends);
             let d = ModelDemand {
                 backends: used.map(|s| s.name.clone()).collect(),
                 demand,

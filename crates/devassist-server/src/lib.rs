@@ -18,6 +18,7 @@ pub mod router;
 pub mod state;
 mod status;
 pub mod surfaces;
+pub mod telemetry;
 
 pub use build::build;
 pub use limits::ServerLimits;
@@ -44,13 +45,21 @@ fn app_with(state: AppState, in_flight: Option<guard::in_flight::InFlight>) -> R
         .merge(surfaces::docs::routes())
         .merge(status::routes())
         .merge(demand::routes());
+    if state.telemetry.on_main_listener {
+        routes = routes.merge(telemetry::scrape::routes());
+    }
     if let Some(limit) = in_flight {
         routes = routes.layer(axum::middleware::from_fn_with_state(
             limit,
             guard::in_flight::layer,
         ));
     }
+    // Inside the request id (records carry it), outside the cap (its 503s are counted).
     routes
+        .layer(axum::middleware::from_fn_with_state(
+            state.telemetry.clone(),
+            telemetry::observe::layer,
+        ))
         .layer(axum::middleware::from_fn(guard::request_id::layer))
         .with_state(state)
 }

@@ -114,6 +114,7 @@ mod tests {
             max_connections: connections,
             max_in_flight: in_flight,
             body_timeout: Duration::from_secs(30),
+            data_dir: "unused".into(),
         }
     }
 

@@ -31,10 +31,20 @@ pub struct Gateway {
     pub docs_settings: crate::config::DocsSettings,
     pub max_body_bytes: usize,
     pub started_at: Instant,
+    /// Metrics and usage records (`telemetry/`).
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 impl Gateway {
     pub fn new(settings: &Settings, router: Router, pool: Pool) -> Self {
+        let labels = crate::telemetry::Labels::new(
+            router.models().iter().map(|m| m.name()),
+            pool.slots().iter().map(|s| s.name.as_str()),
+        );
+        let telemetry = Arc::new(crate::telemetry::Telemetry::new(
+            labels,
+            settings.metrics.listen.is_none(),
+        ));
         Self {
             router,
             pool,
@@ -44,6 +54,7 @@ impl Gateway {
             docs_settings: settings.docs.clone(),
             max_body_bytes: settings.server.max_body_bytes,
             started_at: Instant::now(),
+            telemetry,
         }
     }
 

@@ -37,6 +37,8 @@ enum Command {
     Docs(commands::docs::DocsCommand),
     /// Show every backend's state (cold, starting, ready…) on a running gateway.
     Status(commands::status::StatusArgs),
+    /// Sum up the usage records: requests and tokens per key, user, model, feature or surface.
+    Usage(commands::usage::UsageArgs),
     /// Run a backend process so that it never outlives the gateway (used by `serve`).
     #[command(hide = true)]
     Supervise(commands::supervise::SuperviseArgs),
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Config(cmd) => commands::config::run(cmd),
         Command::Docs(cmd) => commands::docs::run(cmd),
         Command::Status(args) => commands::status::run(args),
+        Command::Usage(args) => commands::usage::run(args),
         Command::Supervise(args) => commands::supervise::run(args),
         #[cfg(feature = "engine")]
         Command::Engine(args) => commands::engine::run(args),

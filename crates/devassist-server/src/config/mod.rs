@@ -10,12 +10,14 @@ pub mod lifecycle;
 pub mod raw;
 pub mod secret;
 pub mod settings;
+pub mod telemetry;
 pub mod transport;
 mod validate;
 
 pub use docs::DocsSettings;
 pub use features::{FeatureSettings, Features};
 pub use settings::*;
+pub use telemetry::{MetricsSettings, UsageSettings};
 pub use validate::DEFAULT_LISTEN;
 
 use std::fmt;

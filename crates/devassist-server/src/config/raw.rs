@@ -33,6 +33,12 @@ pub struct RawConfig {
     /// Offline documentation indexes for search and grounded chat.
     #[serde(default)]
     pub docs: super::docs::RawDocs,
+    /// Where `/metrics` is served.
+    #[serde(default)]
+    pub metrics: super::telemetry::RawMetrics,
+    /// Per-request usage records.
+    #[serde(default)]
+    pub usage: super::telemetry::RawUsage,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +82,9 @@ pub struct RawServer {
     /// Longest time a request body may take to arrive after the request head. A client
     /// slower than that is answered 400 and disconnected. Default `30s`.
     pub body_timeout: Option<String>,
+    /// Where devassist keeps what it writes (usage records). Default `devassist` under
+    /// `$XDG_DATA_HOME` (`~/.local/share/devassist`).
+    pub data_dir: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -16,6 +16,8 @@ pub struct Settings {
     pub features: super::Features,
     pub gitlab: super::gitlab::GitLabSettings,
     pub docs: super::DocsSettings,
+    pub metrics: super::telemetry::MetricsSettings,
+    pub usage: super::telemetry::UsageSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +57,8 @@ pub struct ServerSettings {
     /// `None`: sized from the cores and `max_connections` at start-up.
     pub max_in_flight: Option<usize>,
     pub body_timeout: Duration,
+    /// Where usage records are written.
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

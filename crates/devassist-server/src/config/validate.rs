@@ -146,6 +146,9 @@ pub fn validate(
     let features = super::features::validate(raw.features, &names, &mut p);
     let gitlab = super::gitlab::validate(raw.gitlab, &mut p);
     let docs = super::docs::validate(raw.docs, &mut p);
+    let metrics = super::telemetry::validate_metrics(raw.metrics, &mut p);
+    let usage = super::telemetry::validate_usage(raw.usage, &mut p);
+    let data_dir = super::telemetry::data_dir(raw.server.data_dir, env);
 
     (problems.len() == before).then(|| Settings {
         server: ServerSettings {
@@ -157,6 +160,7 @@ pub fn validate(
             max_connections: limits.0,
             max_in_flight: limits.1,
             body_timeout: limits.2,
+            data_dir,
         },
         log: LogSettings { level, format },
         backends,
@@ -165,6 +169,8 @@ pub fn validate(
         features,
         gitlab,
         docs,
+        metrics,
+        usage,
     })
 }
 

@@ -4,9 +4,9 @@
 //! counts from its head until its response body has been sent or dropped, so a stream
 //! counts for as long as it runs.
 //!
-//! Health endpoints, `/status` and `/status/queue` are exempt: a load balancer or an
-//! operator must still see an overloaded gateway as alive, and an external scaler must still
-//! read the demand that should make it add backends.
+//! Health endpoints, `/status`, `/status/queue` and `/metrics` are exempt: a load balancer
+//! or an operator must still see an overloaded gateway as alive, and an external scaler must
+//! still read the demand that should make it add backends.
 
 use crate::surfaces::Surface;
 use axum::body::Body;
@@ -26,15 +26,16 @@ use std::time::Duration;
 /// What a client over the cap is told to wait.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 
-/// Paths that never count: Ollama's and GitLab's health checks, `/status` and the scaler's
-/// `/status/queue`.
-const EXEMPT: [&str; 6] = [
+/// Paths that never count: Ollama's and GitLab's health checks, `/status`, the scaler's
+/// `/status/queue` and `/metrics`.
+const EXEMPT: [&str; 7] = [
     "/",
     "/api/version",
     "/monitoring/healthz",
     "/monitoring/ready",
     "/status",
     "/status/queue",
+    "/metrics",
 ];
 
 /// The counter shared by every request. Cheap to clone.

@@ -21,6 +21,8 @@ pub struct RequestId {
     id: Arc<str>,
     /// `X-Devassist-Grounding: off`: answer without docs grounding.
     no_grounding: bool,
+    /// Where the pipeline notes what it learns, for telemetry (`telemetry::observe`).
+    facts: Option<Arc<devassist_core::RequestFacts>>,
 }
 
 impl RequestId {
@@ -28,10 +30,27 @@ impl RequestId {
         &self.id
     }
 
+    /// The id, shared.
+    pub fn shared(&self) -> Arc<str> {
+        self.id.clone()
+    }
+
+    /// The request's facts, for code before the pipeline that learns something about it
+    /// (authentication naming the caller of a request it then refuses).
+    pub fn facts(&self) -> Option<&Arc<devassist_core::RequestFacts>> {
+        self.facts.as_ref()
+    }
+
+    /// Every call context of this request carries `facts` from now on.
+    pub fn attach_facts(&mut self, facts: Arc<devassist_core::RequestFacts>) {
+        self.facts = Some(facts);
+    }
+
     /// The context that travels with this request to the backend.
     pub fn call_context(&self) -> devassist_core::CallContext {
         let mut ctx = devassist_core::CallContext::new(self.id.to_string());
         ctx.no_grounding = self.no_grounding;
+        ctx.facts = self.facts.clone();
         ctx
     }
 }
@@ -66,6 +85,7 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(RequestId {
         id: id.clone(),
         no_grounding,
+        facts: None,
     });
     let method = req.method().clone();
     let path = req.uri().path().to_string();

@@ -10,10 +10,11 @@ impl Gateway {
     /// 403 naming what is not allowed.
     pub fn admit(
         &self,
-        _ctx: &CallContext,
-        _route: &ModelEntry,
+        ctx: &CallContext,
+        route: &ModelEntry,
         feature: Feature,
     ) -> Result<(), GatewayError> {
+        super::observe::admitted(ctx, feature, &self.telemetry.metrics.labels, route.name());
         self.check_feature(feature).map(|_| ())
     }
 }

@@ -6,18 +6,20 @@
 //! The stages, in order, each in its own file:
 //!
 //! ```text
-//! route ─► guard ─► pool ─► prompt ─► backend ─► post-process ─► stats ─► load time ─► deadline ─► first event
-//! route.rs guard.rs (pool/) prompt.rs (backend) postprocess.rs (pool/tracked) load_time.rs deadline.rs first_event.rs
+//! route ─► guard ─► pool ─► prompt ─► backend ─► post-process ─► stats ─► load time ─► deadline ─► first event ─► observe
+//! route.rs guard.rs (pool/) prompt.rs (backend) postprocess.rs (pool/tracked) load_time.rs deadline.rs first_event.rs observe.rs
 //! ```
 //!
 //! and around one try, `failover.rs` picks the replicas and decides whether a failed try
-//! may go to the next one.
+//! may go to the next one. `observe.rs` notes what the stages learn (model, backend,
+//! tokens, timings) in the request's facts for metrics and usage records.
 
 mod deadline;
 mod failover;
 mod first_event;
 pub mod guard;
 mod load_time;
+mod observe;
 pub mod postprocess;
 pub mod prompt;
 pub mod route;
@@ -64,6 +66,18 @@ impl Gateway {
     /// with the same key go to the same replica while it is healthy, so its KV cache is
     /// reused.
     pub async fn generate_with_affinity(
+        &self,
+        route: &ModelEntry,
+        feature: Feature,
+        req: GenerateRequest,
+        ctx: &CallContext,
+        affinity: Option<String>,
+    ) -> Result<Started, GatewayError> {
+        let result = self.generation(route, feature, req, ctx, affinity).await;
+        observe::outcome(result, ctx)
+    }
+
+    async fn generation(
         &self,
         route: &ModelEntry,
         feature: Feature,
@@ -124,6 +138,7 @@ impl Gateway {
         let lease = self.pool.acquire(index, req.keep_alive).await?;
         // Time spent waiting for a cold backend to load is Ollama's `load_duration`.
         let waited = asked.elapsed();
+        observe::sending(ctx, self.telemetry.metrics.labels.backend(index), waited);
         req.model = route.settings.upstream.clone();
         let stream = match lease.backend().generate(req, ctx).await {
             Ok(stream) => stream,
@@ -167,12 +182,19 @@ impl Gateway {
         req: EmbedRequest,
         ctx: &CallContext,
     ) -> Result<EmbedResponse, GatewayError> {
+        let asked = Instant::now();
         let lease = self.pool.acquire(index, req.keep_alive).await?;
+        observe::sending(
+            ctx,
+            self.telemetry.metrics.labels.backend(index),
+            asked.elapsed(),
+        );
         match lease.backend().embed(req, ctx).await {
             Ok(r) => {
                 let stats = &lease.slot().stats;
                 stats.completed();
                 stats.answered();
+                observe::embedded(ctx, &r);
                 Ok(r)
             }
             Err(e) => Err(crate::pool::failed(&lease, e).await),

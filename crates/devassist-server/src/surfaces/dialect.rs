@@ -93,6 +93,15 @@ pub enum Surface {
 }
 
 impl Surface {
+    /// The API's name in metrics and usage records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Surface::Ollama => "ollama",
+            Surface::OpenAi => "openai",
+            Surface::GitLab => "gitlab",
+        }
+    }
+
     pub fn for_path(path: &str) -> Surface {
         // GitLab's AI Gateway routes (surfaces/gitlab/mod.rs), some of them under `/v1/`.
         let gitlab = [

@@ -8,3 +8,4 @@ pub mod engine;
 pub mod serve;
 pub mod status;
 pub mod supervise;
+pub mod usage;

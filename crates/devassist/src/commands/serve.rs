@@ -1,11 +1,16 @@
 //! `devassist serve`: load the configuration, set up logging, raise the open-file limit and
-//! size the server's limits from it, bind, serve until SIGTERM or SIGINT, then drain within
-//! the grace period.
+//! size the server's limits from it, bind (and `[metrics] listen`), start the usage writer,
+//! serve until SIGTERM or SIGINT, then drain within the grace period and write the last
+//! usage records.
 
-use devassist_server::ServerLimits;
+use devassist_server::config::telemetry::USAGE_FILE;
 use devassist_server::config::{self, LogFormat, Settings};
+use devassist_server::telemetry::usage::{Store, UsageWriter, WriterConfig};
+use devassist_server::{AppState, ServerLimits};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 #[derive(clap::Args)]
@@ -123,11 +128,40 @@ async fn serve(mut settings: Settings, limits: ServerLimits) -> Result<(), Strin
     let listener = tokio::net::TcpListener::bind(settings.server.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.server.listen))?;
+    let metrics = match settings.metrics.listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("metrics.listen: cannot listen on {addr}: {e}"))?,
+        ),
+        None => None,
+    };
+    let usage = start_usage(&settings, &state);
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, models = settings.models.len(), "Listening");
-    // Tests and supervisors read this line to learn the port when listening on :0.
+    let stop_metrics = CancellationToken::new();
+    let mut metrics_addr = None;
+    let metrics_server = match metrics {
+        Some(l) => {
+            let at = l.local_addr().map_err(|e| e.to_string())?;
+            metrics_addr = Some(at);
+            tracing::info!(addr = %at, "Serving /metrics on its own listener");
+            let stop = stop_metrics.clone().cancelled_owned();
+            Some(tokio::spawn(devassist_server::telemetry::scrape::serve(
+                state.clone(),
+                l,
+                stop,
+            )))
+        }
+        None => None,
+    };
+    // Tests and supervisors read these lines to learn the ports when listening on :0; the
+    // metrics line comes second, so that readers that stop at the first miss nothing.
     println!("devassist listening on http://{addr}");
-    devassist_server::serve(
+    if let Some(at) = metrics_addr {
+        println!("devassist metrics on http://{at}");
+    }
+    let result = devassist_server::serve(
         state,
         listener,
         shutdown_signal(),
@@ -135,7 +169,49 @@ async fn serve(mut settings: Settings, limits: ServerLimits) -> Result<(), Strin
         limits,
     )
     .await
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string());
+    stop_metrics.cancel();
+    if let Some(server) = metrics_server {
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "The metrics listener failed"),
+            Err(e) => tracing::warn!(error = %e, "The metrics listener's task failed"),
+        }
+    }
+    // Requests are done: their usage records are in the channel, and are written now.
+    if let Some(writer) = usage {
+        writer.shutdown(Duration::from_secs(10)).await;
+    }
+    result
+}
+
+/// Opens the usage database and starts its writer, unless `[usage] enabled = false`. A
+/// database that cannot be opened is logged and the gateway runs without usage records.
+fn start_usage(settings: &Settings, state: &AppState) -> Option<UsageWriter> {
+    if !settings.usage.enabled {
+        tracing::info!("Usage records are off (usage.enabled = false)");
+        return None;
+    }
+    let path = settings.server.data_dir.join(USAGE_FILE);
+    match Store::open(&path) {
+        Ok(store) => {
+            tracing::info!(
+                path = %path.display(),
+                retention_days = settings.usage.retention_days,
+                "Recording usage"
+            );
+            let config = WriterConfig::new(settings.usage.retention_days);
+            Some(UsageWriter::start(store, config, state.telemetry.clone()))
+        }
+        Err(e) => {
+            tracing::error!(
+                error = %e,
+                "Cannot open the usage database: running WITHOUT usage records (set \
+                 server.data_dir to a writable directory, or usage.enabled = false)"
+            );
+            None
+        }
+    }
 }
 
 /// The engine is this binary's own `engine` subcommand, when it was built in.

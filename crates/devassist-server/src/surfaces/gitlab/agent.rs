@@ -19,7 +19,7 @@ use axum::Extension;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use devassist_core::{CallContext, ErrorKind, Feature, GatewayError, Message, Origin, Role};
+use devassist_core::{ErrorKind, Feature, GatewayError, Message, Origin, Role};
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
@@ -285,7 +285,7 @@ async fn run(st: AppState, rid: RequestId, req: Request) -> Result<Response, Rej
     let target = select(&st, Feature::Chat, &body.model)?;
     let messages = messages(&body, target.profile.family.supports_system_role());
     let request = super::plan::chat(&target, &st, messages, true);
-    let ctx = CallContext::new(rid.as_str().to_owned());
+    let ctx = rid.call_context();
     // GitLab answers 200 before the model is called: a model failure is an `error` event.
     let frames = match target.start(&st, request, &ctx).await {
         Ok(started) => answer::text_stream(started, rid.as_str().to_owned())

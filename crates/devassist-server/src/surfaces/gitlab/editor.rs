@@ -14,7 +14,7 @@ use crate::state::AppState;
 use axum::Extension;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use devassist_core::{CallContext, Feature};
+use devassist_core::Feature;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Framing {
@@ -74,7 +74,7 @@ async fn run(
         lang: Some(encode::lang(&b.current_file)),
         tokens_consumption_metadata: None,
     };
-    let ctx = CallContext::new(rid.as_str().to_owned());
+    let ctx = rid.call_context();
     let started = target.start(&st, request, &ctx).await?;
     if b.stream {
         let chunks = answer::text_stream(started, rid.as_str().to_owned());

@@ -1,0 +1,57 @@
+//! Telemetry: what the gateway tells its operators about the requests it serves — the
+//! Prometheus series on `/metrics` (`metrics`, `scrape`) and one usage record per model
+//! request in SQLite (`usage`).
+//!
+//! Requests are recorded in one place, the `observe` layer, when they end: it reads the
+//! facts the pipeline noted (`devassist_core::RequestFacts`) and the response. Nothing
+//! here is on the per-token path, and nothing here ever waits on a disk.
+
+pub mod labels;
+pub mod metrics;
+pub mod observe;
+pub mod scrape;
+pub mod usage;
+
+#[cfg(test)]
+mod tests;
+
+pub use labels::Labels;
+pub use metrics::{Metrics, RejectReason};
+
+use std::sync::OnceLock;
+
+pub struct Telemetry {
+    pub metrics: Metrics,
+    /// Where usage records go, once `devassist serve` has opened the usage database.
+    usage: OnceLock<usage::UsageSink>,
+    /// `/metrics` is served on the main listener (no `[metrics] listen` of its own).
+    pub on_main_listener: bool,
+}
+
+impl Telemetry {
+    pub fn new(labels: Labels, on_main_listener: bool) -> Self {
+        Self {
+            metrics: Metrics::new(labels),
+            usage: OnceLock::new(),
+            on_main_listener,
+        }
+    }
+
+    /// Sends usage records to `sink` from now on. Only the first sink counts.
+    pub fn attach_usage(&self, sink: usage::UsageSink) -> bool {
+        self.usage.set(sink).is_ok()
+    }
+
+    pub fn usage(&self) -> Option<&usage::UsageSink> {
+        self.usage.get()
+    }
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("usage", &self.usage.get().is_some())
+            .field("on_main_listener", &self.on_main_listener)
+            .finish_non_exhaustive()
+    }
+}
