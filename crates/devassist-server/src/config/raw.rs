@@ -33,6 +33,12 @@ pub struct RawConfig {
     /// Offline documentation indexes for search and grounded chat.
     #[serde(default)]
     pub docs: super::docs::RawDocs,
+    /// More names or glob patterns (`claude-sonnet-*`) → the model they name.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+    /// Keeping backends' prefix caches: volatile system-prompt lines to remove.
+    #[serde(default)]
+    pub prompt_cache: super::prompt_cache::RawPromptCache,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,7 +157,8 @@ pub struct RawModel {
     pub backends: Option<Vec<String>>,
     /// The model name sent upstream. Default: `name`.
     pub upstream: Option<String>,
-    /// Other names clients may use.
+    /// Other names clients may use; one with `*`, `?` or `[` is a glob pattern
+    /// (`claude-sonnet-*`).
     #[serde(default)]
     pub aliases: Vec<String>,
     /// What the model can do: `completion`, `insert` (FIM), `tools`, `vision`,

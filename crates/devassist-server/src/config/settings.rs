@@ -16,6 +16,9 @@ pub struct Settings {
     pub features: super::Features,
     pub gitlab: super::gitlab::GitLabSettings,
     pub docs: super::DocsSettings,
+    /// `[aliases]`: name or pattern → model name, checked against the models at build.
+    pub aliases: Vec<(String, String)>,
+    pub prompt_cache: super::PromptCacheSettings,
 }
 
 #[derive(Debug, Clone)]

@@ -146,6 +146,8 @@ pub fn validate(
     let features = super::features::validate(raw.features, &names, &mut p);
     let gitlab = super::gitlab::validate(raw.gitlab, &mut p);
     let docs = super::docs::validate(raw.docs, &mut p);
+    let aliases = super::aliases::validate(raw.aliases, &mut p);
+    let prompt_cache = super::prompt_cache::validate(raw.prompt_cache, &mut p);
 
     (problems.len() == before).then(|| Settings {
         server: ServerSettings {
@@ -165,6 +167,8 @@ pub fn validate(
         features,
         gitlab,
         docs,
+        aliases,
+        prompt_cache,
     })
 }
 
@@ -376,6 +380,16 @@ fn model(
     }
     capabilities.sort();
     capabilities.dedup();
+    for (k, alias) in m.aliases.iter().enumerate() {
+        if crate::router::is_pattern(alias)
+            && let Err(e) = crate::router::compile_pattern(alias)
+        {
+            p(
+                at(&format!("aliases[{k}]")),
+                format!("`{alias}` is not a glob pattern: {e}"),
+            );
+        }
+    }
     let context_length = m.context_length.unwrap_or(8192);
     if context_length == 0 {
         p(at("context_length"), "must be greater than 0".into());
