@@ -43,8 +43,8 @@ def test_messages_create(model_and_url):
         max_tokens=64,
         system="You are terse.",
         messages=[{"role": "user", "content": "ping the gateway"}],
-        temperature=0,
         metadata={"user_id": "u-1"},
+        extra_body={"temperature": 0},  # older SDKs' argument, still accepted
     )
     assert r.type == "message" and r.role == "assistant" and r.model == model
     assert [b.type for b in r.content] == ["text"]
@@ -119,6 +119,21 @@ def test_tools_round_trip(model_and_url):
     assert r2.content[0].text == "18 degrees and sunny"
 
 
+def test_max_tokens_zero_and_mid_conversation_system(upstream):
+    c = client(upstream.url)
+    warm = c.messages.create(model="echo", max_tokens=0, messages=[{"role": "user", "content": "fill the cache"}])
+    assert warm.content == [] and warm.stop_reason == "max_tokens" and warm.usage.output_tokens == 0
+    r = c.messages.create(model="echo", max_tokens=16, messages=[
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "system", "content": "From now on be formal."},
+        {"role": "user", "content": "second"},
+    ])
+    assert r.content[0].text == "second"
+    sent = upstream.last_upstream_request("mock")["prompt"]["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "system", "user"]
+
+
 def test_tool_choice_none_offers_no_tools(upstream):
     r = client(upstream.url).messages.create(
         model="echo", max_tokens=64, tools=[WEATHER], tool_choice={"type": "none"},
@@ -157,11 +172,14 @@ def test_error_types_map_to_the_sdks_exceptions(upstream):
         dict(messages=[{"role": "assistant", "content": [
             {"type": "tool_use", "id": "t1", "name": "f", "input": "not an object"}]}]),
         dict(messages=hi, extra_body={"max_tokens": 10**12}),
-        dict(messages=hi, extra_body={"max_tokens": 0}),
+        dict(messages=hi, extra_body={"max_tokens": -1}),
         dict(messages=hi, extra_body={"frobnicate": True}),
-        dict(messages=hi, temperature=3),
+        dict(messages=hi, extra_body={"temperature": 3}),
         dict(messages=[]),
-        dict(messages=[{"role": "system", "content": "hoisted?"}]),
+        dict(messages=[{"role": "tool", "content": "x"}]),
+        dict(messages=[{"role": "system", "content": [{"type": "image", "source": {
+            "type": "base64", "media_type": "image/png", "data": "AAAA"}}]}]),
+        dict(messages=[{"role": "user", "content": [{"type": "server_tool_use", "id": "s", "name": "web_search", "input": {}}]}]),
     ]
     for kwargs in bad_requests:
         kwargs = dict(kwargs)

@@ -40,7 +40,7 @@ def gw():
 
 def test_message_and_stream_on_the_default_model(gw):
     c = anthropic.Anthropic(base_url=gw.url, api_key="x", max_retries=0)
-    ask = dict(model="claude-haiku-4-5-20251001", max_tokens=12, temperature=0,
+    ask = dict(model="claude-haiku-4-5-20251001", max_tokens=12, extra_body={"temperature": 0},
                messages=[{"role": "user", "content": "Say hello."}])
     r = c.messages.create(**ask)
     assert r.content and r.content[0].type == "text" and r.content[0].text.strip()

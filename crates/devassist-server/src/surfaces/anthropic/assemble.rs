@@ -68,6 +68,8 @@ pub struct Assembler {
     text_events: u32,
     input_estimate: u32,
     ended: bool,
+    /// `max_tokens: 0`: the prompt only fills the cache; nothing generated is shown.
+    cache_only: bool,
 }
 
 impl Assembler {
@@ -82,7 +84,14 @@ impl Assembler {
             text_events: 0,
             input_estimate,
             ended: false,
+            cache_only: false,
         }
+    }
+
+    /// For `max_tokens: 0`: the answer is empty and stops with `max_tokens`.
+    pub fn cache_only(mut self) -> Self {
+        self.cache_only = true;
+        self
     }
 
     /// Whether the answer has ended (its `End` was produced); later events are ignored.
@@ -93,6 +102,16 @@ impl Assembler {
     pub fn push(&mut self, event: Event) -> Vec<Op> {
         let mut ops = Vec::new();
         if self.ended {
+            return ops;
+        }
+        if self.cache_only {
+            if let Event::Done { usage, .. } = event {
+                let usage = Usage {
+                    prompt_tokens: self.input(usage.prompt_tokens),
+                    completion_tokens: 0,
+                };
+                self.end(StopReason::MaxTokens, None, usage, &mut ops);
+            }
             return ops;
         }
         match event {
@@ -143,17 +162,22 @@ impl Assembler {
                     StopReason::EndTurn
                 };
                 let usage = Usage {
-                    prompt_tokens: if usage.prompt_tokens == 0 {
-                        self.input_estimate
-                    } else {
-                        usage.prompt_tokens
-                    },
+                    prompt_tokens: self.input(usage.prompt_tokens),
                     completion_tokens: usage.completion_tokens,
                 };
                 self.end(reason, None, usage, &mut ops);
             }
         }
         ops
+    }
+
+    /// The backend's input count, or the estimate when it reported none.
+    fn input(&self, reported: u32) -> u32 {
+        if reported == 0 {
+            self.input_estimate
+        } else {
+            reported
+        }
     }
 
     fn text(&mut self, text: String, ops: &mut Vec<Op>) {

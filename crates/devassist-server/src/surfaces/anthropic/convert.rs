@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-/// The largest `max_tokens` accepted: beyond any model's context, so larger values are a
+/// The largest `max_tokens` accepted (0 asks only to fill the prompt cache): beyond any model's context, so larger values are a
 /// client mistake. Values up to it that exceed the model's context run until the context
 /// is full and stop with `max_tokens`.
 pub const MAX_TOKENS_LIMIT: i64 = 1 << 20;
@@ -53,6 +53,20 @@ pub fn system(v: Option<Value>) -> Result<Option<String>, GatewayError> {
     Ok(Some(text).filter(|t| !t.is_empty()))
 }
 
+/// Block types that only Anthropic's servers produce or understand (their tools' calls and
+/// results, search results, container uploads).
+const SERVER_BLOCKS: [&str; 9] = [
+    "search_result",
+    "server_tool_use",
+    "web_search_tool_result",
+    "web_fetch_tool_result",
+    "code_execution_tool_result",
+    "bash_code_execution_tool_result",
+    "text_editor_code_execution_tool_result",
+    "tool_search_tool_result",
+    "container_upload",
+];
+
 /// A message's content as blocks (a string is one text block).
 fn blocks(content: Value, at: &str) -> Result<Vec<Block>, GatewayError> {
     match content {
@@ -64,7 +78,16 @@ fn blocks(content: Value, at: &str) -> Result<Vec<Block>, GatewayError> {
         Value::Array(items) => items
             .into_iter()
             .enumerate()
-            .map(|(j, item)| read(item, &format!("{at}[{j}]")))
+            .map(|(j, item)| {
+                let at = format!("{at}[{j}]");
+                match item.get("type").and_then(Value::as_str) {
+                    Some(kind) if SERVER_BLOCKS.contains(&kind) => Err(bad(
+                        format!("{at}.type"),
+                        format!("`{kind}` blocks come from Anthropic's server tools, which this gateway does not run"),
+                    )),
+                    _ => read(item, &at),
+                }
+            })
             .collect(),
         _ => Err(bad(at, "must be a string or a list of content blocks")),
     }
@@ -118,9 +141,28 @@ pub fn messages(
                 user(content, &at, &open_calls, &mut out)?;
                 open_calls.clear();
             }
+            // Between turns: tool results after it still answer the turn before it.
+            WireRole::System => out.push(system_message(content, &at)?),
         }
     }
     Ok(out)
+}
+
+/// A system message inside the conversation: text blocks only.
+fn system_message(content: Vec<Block>, at: &str) -> Result<Message, GatewayError> {
+    let mut parts = Vec::with_capacity(content.len());
+    for (j, block) in content.into_iter().enumerate() {
+        match block {
+            Block::Text { text, .. } => parts.push(text),
+            _ => {
+                return Err(bad(
+                    format!("{at}[{j}]"),
+                    "system messages may only hold text blocks",
+                ));
+            }
+        }
+    }
+    Ok(Message::new(Role::System, parts.join("\n\n")))
 }
 
 fn assistant(
@@ -320,8 +362,8 @@ pub fn sampling(
     top_k: Option<i64>,
 ) -> Result<Sampling, GatewayError> {
     let max = max_tokens.ok_or_else(|| bad("max_tokens", "Field required"))?;
-    if max < 1 {
-        return Err(bad("max_tokens", "must be at least 1"));
+    if max < 0 {
+        return Err(bad("max_tokens", "must be 0 or more"));
     }
     if max > MAX_TOKENS_LIMIT {
         return Err(bad(
@@ -345,7 +387,8 @@ pub fn sampling(
         temperature,
         top_p,
         top_k: top_k.filter(|k| *k > 0),
-        max_tokens: u32::try_from(max).ok(),
+        // 0 only fills the prompt cache: one token is generated and not shown.
+        max_tokens: u32::try_from(max.max(1)).ok(),
         ..Sampling::default()
     })
 }

@@ -57,6 +57,9 @@ async fn run(st: AppState, rid: RequestId, b: MessagesBody) -> Result<Response, 
     let ctx = rid.call_context();
     let started = st.generate(&route, Feature::Chat, req, &ctx).await?;
     let mut asm = Assembler::new(stops, thinking, input_estimate);
+    if b.max_tokens == Some(0) {
+        asm = asm.cache_only();
+    }
     let enc = Encoder::new(model, input_estimate);
     let mut events = started.into_stream();
     if !b.stream.unwrap_or(false) {

@@ -32,6 +32,8 @@ fn entry(id: &str, m: &ModelEntry) -> Value {
         "id": id,
         "display_name": id,
         "created_at": m.info.modified_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "lifecycle": "active",
+        "max_input_tokens": m.settings.context_length,
     })
 }
 

@@ -115,6 +115,49 @@ fn bad_blocks_are_400s_naming_the_block() {
 }
 
 #[test]
+fn system_messages_in_the_conversation_and_server_blocks() {
+    let out = convert::messages(
+        None,
+        wire_messages(json!([
+            {"role": "user", "content": "a"},
+            {"role": "system", "content": [{"type": "text", "text": "Now be formal."}]},
+            {"role": "user", "content": "b"},
+        ])),
+    )
+    .unwrap();
+    assert_eq!(out[1].role, Role::System);
+    assert_eq!(out[1].content, "Now be formal.");
+    let err = convert::messages(
+        None,
+        wire_messages(json!([{"role": "user", "content": [
+            {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []}]}])),
+    )
+    .unwrap_err();
+    assert_eq!(err.param.as_deref(), Some("messages[0].content[0].type"));
+    assert!(err.message.contains("server tools"), "{}", err.message);
+}
+
+#[test]
+fn max_tokens_zero_only_fills_the_cache() {
+    let mut a = Assembler::new(Vec::new(), false, 9).cache_only();
+    let ops = run(
+        &mut a,
+        vec![Event::Text("x".into()), done(FinishReason::Length, 12, 1)],
+    );
+    assert_eq!(
+        ops,
+        vec![Op::End {
+            reason: StopReason::MaxTokens,
+            stop_sequence: None,
+            usage: Usage {
+                prompt_tokens: 12,
+                completion_tokens: 0
+            }
+        }]
+    );
+}
+
+#[test]
 fn a_tool_result_must_answer_the_previous_assistant_turn() {
     let err = convert::messages(
         None,
@@ -183,9 +226,16 @@ fn sampling_is_checked_with_anthropics_ranges() {
     let s = convert::sampling(Some(100), Some(0.5), Some(0.9), Some(40)).unwrap();
     assert_eq!(s.max_tokens, Some(100));
     assert_eq!(s.top_k, Some(40));
+    // 0 fills the prompt cache: the backend generates one token, which is not shown.
+    assert_eq!(
+        convert::sampling(Some(0), None, None, None)
+            .unwrap()
+            .max_tokens,
+        Some(1)
+    );
     for (max, temp, param) in [
         (None, None, "max_tokens"),
-        (Some(0), None, "max_tokens"),
+        (Some(-1), None, "max_tokens"),
         (Some(convert::MAX_TOKENS_LIMIT + 1), None, "max_tokens"),
         (Some(10), Some(1.5), "temperature"),
     ] {

@@ -37,6 +37,12 @@ pub struct MessagesBody {
     pub context_management: Option<Value>,
     pub mcp_servers: Option<Value>,
     pub output_config: Option<Value>,
+    pub cache_control: Option<Value>,
+    pub diagnostics: Option<Value>,
+    pub inference_geo: Option<Value>,
+    pub speed: Option<Value>,
+    pub user_profile_id: Option<Value>,
+    pub workspace_id: Option<Value>,
 }
 
 /// The body of `POST /v1/messages/count_tokens`: the same prompt, no sampling.
@@ -52,6 +58,11 @@ pub struct CountBody {
     pub context_management: Option<Value>,
     pub mcp_servers: Option<Value>,
     pub output_config: Option<Value>,
+    pub output_format: Option<Value>,
+    pub cache_control: Option<Value>,
+    pub speed: Option<Value>,
+    pub user_profile_id: Option<Value>,
+    pub workspace_id: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +95,9 @@ pub struct WireMessage {
 pub enum WireRole {
     User,
     Assistant,
+    /// A system message inside the conversation (Anthropic's
+    /// `mid-conversation-system-2026-04-07`): text only.
+    System,
 }
 
 /// One content block of a message.
@@ -98,12 +112,15 @@ pub enum Block {
     Image {
         source: ImageSource,
         cache_control: Option<Value>,
+        transformations: Option<Value>,
     },
     ToolUse {
         id: String,
         name: String,
         input: Value,
         cache_control: Option<Value>,
+        caller: Option<Value>,
+        toolset_name: Option<Value>,
     },
     ToolResult {
         tool_use_id: String,
@@ -112,6 +129,7 @@ pub enum Block {
         content: Option<Value>,
         is_error: Option<bool>,
         cache_control: Option<Value>,
+        toolset_name: Option<Value>,
     },
     /// Earlier thinking, sent back by clients that had it on: kept as the turn's thinking.
     Thinking {
