@@ -1,5 +1,5 @@
 # One entry point for every task. The README's two commands are `make run` and `make test`.
-.PHONY: setup run test test-rust test-python lint fmt check-deploy bench bench-gateway bench-oha bench-search bench-engine bench-scale bench-overload bench-gpu bench-gpu-prepare
+.PHONY: setup run test test-rust test-python lint fmt check-deploy bench bench-gateway bench-oha bench-search bench-engine bench-scale bench-overload bench-gpu bench-gpu-prepare bench-prompt-cache
 
 CARGO ?= cargo
 PYTEST_ARGS ?= -q
@@ -94,3 +94,11 @@ bench-scale:
 bench-overload:
 	$(CARGO) build --release -p devassist --no-default-features
 	nice -n -10 .venv/bin/python bench/overload/run.py --devassist $(BENCH_BIN)/devassist --out bench/results
+
+## Prompt caching through Claude Code's billing line (~2 min): turn-1 vs turn-2 TTFT over a
+## ~3,000-token system prompt on the default model, the billing line's nonce changing between
+## turns, with the line removed (default) and kept (`volatile_lines = []`).
+## Writes bench/results/prompt-cache.{md,json}.
+bench-prompt-cache:
+	$(CARGO) build --release -p devassist
+	.venv/bin/python bench/prompt_cache/run.py --devassist $(BENCH_BIN)/devassist --out bench/results

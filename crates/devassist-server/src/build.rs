@@ -164,7 +164,7 @@ pub fn build(
     slots.extend(crate::endpoints::slots(&settings.gitlab));
     let mut gateway = Gateway::new(
         settings,
-        Router::new(models),
+        Router::with_aliases(models, &settings.aliases)?,
         Pool::new(slots, tasks, cancel),
     );
     gateway.gitlab.endpoint_slots = (first_endpoint..)

@@ -41,6 +41,7 @@ fn app_with(state: AppState, in_flight: Option<guard::in_flight::InFlight>) -> R
     let mut routes = Router::new()
         .merge(surfaces::ollama::routes())
         .merge(surfaces::openai::routes())
+        .merge(surfaces::anthropic::routes())
         .merge(surfaces::gitlab::routes())
         .merge(surfaces::docs::routes())
         .merge(status::routes())

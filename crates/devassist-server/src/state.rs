@@ -30,6 +30,8 @@ pub struct Gateway {
     pub docs: Arc<devassist_search::api::DocsIndexes>,
     pub docs_settings: crate::config::DocsSettings,
     pub max_body_bytes: usize,
+    /// System-prompt lines removed before the prompt is built (`pipeline/volatile.rs`).
+    pub volatile_lines: Vec<regex::Regex>,
     pub started_at: Instant,
     /// Metrics and usage records (`telemetry/`).
     pub telemetry: Arc<crate::telemetry::Telemetry>,
@@ -53,6 +55,7 @@ impl Gateway {
             docs: Arc::new(devassist_search::api::DocsIndexes::new()),
             docs_settings: settings.docs.clone(),
             max_body_bytes: settings.server.max_body_bytes,
+            volatile_lines: settings.prompt_cache.volatile_lines.clone(),
             started_at: Instant::now(),
             telemetry,
         }

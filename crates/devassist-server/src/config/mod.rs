@@ -2,11 +2,13 @@
 //!
 //! `load` is what `devassist serve` uses; `check` is what `devassist config check` prints.
 
+pub mod aliases;
 pub mod docs;
 mod env;
 pub mod features;
 pub mod gitlab;
 pub mod lifecycle;
+pub mod prompt_cache;
 pub mod raw;
 pub mod secret;
 pub mod settings;
@@ -16,6 +18,7 @@ mod validate;
 
 pub use docs::DocsSettings;
 pub use features::{FeatureSettings, Features};
+pub use prompt_cache::PromptCacheSettings;
 pub use settings::*;
 pub use telemetry::{MetricsSettings, UsageSettings};
 pub use validate::DEFAULT_LISTEN;

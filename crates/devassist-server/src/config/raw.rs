@@ -39,6 +39,12 @@ pub struct RawConfig {
     /// Per-request usage records.
     #[serde(default)]
     pub usage: super::telemetry::RawUsage,
+    /// More names or glob patterns (`claude-sonnet-*`) → the model they name.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+    /// Keeping backends' prefix caches: volatile system-prompt lines to remove.
+    #[serde(default)]
+    pub prompt_cache: super::prompt_cache::RawPromptCache,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -160,7 +166,8 @@ pub struct RawModel {
     pub backends: Option<Vec<String>>,
     /// The model name sent upstream. Default: `name`.
     pub upstream: Option<String>,
-    /// Other names clients may use.
+    /// Other names clients may use; one with `*`, `?` or `[` is a glob pattern
+    /// (`claude-sonnet-*`).
     #[serde(default)]
     pub aliases: Vec<String>,
     /// What the model can do: `completion`, `insert` (FIM), `tools`, `vision`,

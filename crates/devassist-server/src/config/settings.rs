@@ -18,6 +18,9 @@ pub struct Settings {
     pub docs: super::DocsSettings,
     pub metrics: super::telemetry::MetricsSettings,
     pub usage: super::telemetry::UsageSettings,
+    /// `[aliases]`: name or pattern → model name, checked against the models at build.
+    pub aliases: Vec<(String, String)>,
+    pub prompt_cache: super::PromptCacheSettings,
 }
 
 #[derive(Debug, Clone)]

@@ -149,6 +149,8 @@ pub fn validate(
     let metrics = super::telemetry::validate_metrics(raw.metrics, &mut p);
     let usage = super::telemetry::validate_usage(raw.usage, &mut p);
     let data_dir = super::telemetry::data_dir(raw.server.data_dir, env);
+    let aliases = super::aliases::validate(raw.aliases, &mut p);
+    let prompt_cache = super::prompt_cache::validate(raw.prompt_cache, &mut p);
 
     (problems.len() == before).then(|| Settings {
         server: ServerSettings {
@@ -171,6 +173,8 @@ pub fn validate(
         docs,
         metrics,
         usage,
+        aliases,
+        prompt_cache,
     })
 }
 
@@ -382,6 +386,16 @@ fn model(
     }
     capabilities.sort();
     capabilities.dedup();
+    for (k, alias) in m.aliases.iter().enumerate() {
+        if crate::router::is_pattern(alias)
+            && let Err(e) = crate::router::compile_pattern(alias)
+        {
+            p(
+                at(&format!("aliases[{k}]")),
+                format!("`{alias}` is not a glob pattern: {e}"),
+            );
+        }
+    }
     let context_length = m.context_length.unwrap_or(8192);
     if context_length == 0 {
         p(at("context_length"), "must be greater than 0".into());

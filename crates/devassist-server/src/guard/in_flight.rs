@@ -229,4 +229,21 @@ mod tests {
         drop(again);
         assert_eq!(limit.current(), 0, "a dropped stream gives its place back");
     }
+
+    #[tokio::test]
+    async fn anthropic_paths_get_anthropics_overloaded_error() {
+        let limit = InFlight::new(1);
+        let go = Arc::new(tokio::sync::Notify::new());
+        let app = app(limit.clone(), go.clone());
+        let streaming = call(&app, "/v1/wait").await;
+        let over = post(&app, "/v1/messages").await;
+        assert_eq!(over.status(), 529);
+        assert_eq!(over.headers()["retry-after"], "1");
+        let body = over.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["type"], "error", "{body}");
+        assert_eq!(body["error"]["type"], "overloaded_error", "{body}");
+        go.notify_one();
+        drop(streaming);
+    }
 }

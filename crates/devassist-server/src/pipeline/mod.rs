@@ -10,6 +10,10 @@
 //! route.rs guard.rs (pool/) prompt.rs (backend) postprocess.rs (pool/tracked) load_time.rs deadline.rs first_event.rs observe.rs
 //! ```
 //!
+//! Before all of them, `volatile.rs` removes the system-prompt lines that change on every
+//! request (Claude Code's billing line), so backends' prefix caches and the affinity key
+//! see the same prompt start on every turn.
+//!
 //! and around one try, `failover.rs` picks the replicas and decides whether a failed try
 //! may go to the next one. `observe.rs` notes what the stages learn (model, backend,
 //! tokens, timings) in the request's facts for metrics and usage records.
@@ -25,6 +29,7 @@ pub mod prompt;
 pub mod route;
 #[cfg(test)]
 mod tests;
+pub mod volatile;
 
 pub use first_event::Started;
 pub use prompt::PromptReport;
@@ -54,9 +59,10 @@ impl Gateway {
         &self,
         route: &ModelEntry,
         feature: Feature,
-        req: GenerateRequest,
+        mut req: GenerateRequest,
         ctx: &CallContext,
     ) -> Result<Started, GatewayError> {
+        volatile::strip(&self.volatile_lines, &mut req);
         let affinity = crate::pool::balance::affinity_key(&req);
         self.generate_with_affinity(route, feature, req, ctx, affinity)
             .await
@@ -85,6 +91,8 @@ impl Gateway {
         ctx: &CallContext,
         affinity: Option<String>,
     ) -> Result<Started, GatewayError> {
+        // Already done when called from `generate`; finds nothing the second time.
+        volatile::strip(&self.volatile_lines, &mut req);
         self.admit(ctx, route, feature)?;
         route::check_capabilities(route, &req.model, &req)?;
         let f = self.features.get(feature);

@@ -65,6 +65,7 @@ enum Dialect {
     Ollama,
     OpenAi,
     GitLab,
+    Anthropic,
 }
 
 /// One endpoint of one surface, with a body naming `model`.
@@ -156,6 +157,15 @@ fn surfaces() -> Vec<Surface> {
             incapable: ("chatm", "\"chatm\" does not support embeddings"),
         },
         Surface {
+            name: "anthropic messages",
+            path: "/v1/messages",
+            dialect: Dialect::Anthropic,
+            body: |m| json!({"model": m, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}),
+            known: "chatm",
+            alias: "CC:1b",
+            incapable: ("emb", "\"emb\" does not support chat"),
+        },
+        Surface {
             name: "gitlab completions",
             path: "/v2/code/completions",
             dialect: Dialect::GitLab,
@@ -186,6 +196,10 @@ fn error_text(dialect: Dialect, body: &Value) -> Option<&str> {
     match dialect {
         Dialect::Ollama => body.get("error")?.as_str(),
         Dialect::OpenAi => body.get("error")?.get("message")?.as_str(),
+        Dialect::Anthropic => {
+            (body.get("type")? == "error").then_some(())?;
+            body.get("error")?.get("message")?.as_str()
+        }
         Dialect::GitLab => body.get("detail")?.as_str(),
     }
 }

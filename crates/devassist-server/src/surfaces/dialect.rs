@@ -87,6 +87,7 @@ impl OpenAiDialect {
 /// dialect. Paths no surface owns get OpenAI's shape, the one most clients understand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Surface {
+    Anthropic,
     Ollama,
     OpenAi,
     GitLab,
@@ -96,6 +97,7 @@ impl Surface {
     /// The API's name in metrics and usage records.
     pub fn as_str(self) -> &'static str {
         match self {
+            Surface::Anthropic => "anthropic",
             Surface::Ollama => "ollama",
             Surface::OpenAi => "openai",
             Surface::GitLab => "gitlab",
@@ -116,7 +118,9 @@ impl Surface {
             || path
                 .strip_prefix("/v1/chat/")
                 .is_some_and(|rest| rest != "completions");
-        if gitlab {
+        if path == "/v1/messages" || path.starts_with("/v1/messages/") {
+            Surface::Anthropic
+        } else if gitlab {
             Surface::GitLab
         } else if path.starts_with("/v1/") {
             Surface::OpenAi
@@ -130,6 +134,7 @@ impl Surface {
     /// `err` in this surface's dialect.
     pub fn error_response(self, err: GatewayError) -> Response {
         match self {
+            Surface::Anthropic => crate::surfaces::anthropic::AnthropicDialect::error_response(err),
             Surface::Ollama => OllamaDialect::error_response(err),
             Surface::OpenAi => OpenAiDialect::error_response(err),
             Surface::GitLab => crate::surfaces::gitlab::GitLabDialect::error_response(err),
@@ -161,6 +166,9 @@ mod surface_tests {
             ("/v4/code/suggestions", Surface::GitLab),
             ("/monitoring/healthz", Surface::GitLab),
             ("/nowhere", Surface::OpenAi),
+            ("/v1/messages", Surface::Anthropic),
+            ("/v1/messages/count_tokens", Surface::Anthropic),
+            ("/v1/messagesx", Surface::OpenAi),
         ] {
             assert_eq!(Surface::for_path(path), surface, "{path}");
         }

@@ -1,6 +1,7 @@
 //! Surfaces: one module per wire dialect. A surface only translates — wire JSON to neutral
 //! requests, neutral events to wire frames, errors to its dialect's body.
 
+pub mod anthropic;
 pub mod dialect;
 pub mod docs;
 pub mod extract;

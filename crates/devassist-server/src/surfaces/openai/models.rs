@@ -1,10 +1,15 @@
-//! `GET /v1/models` and `GET /v1/models/{id}`.
+//! `GET /v1/models` and `GET /v1/models/{id}`. A request that carries `anthropic-version`
+//! (Claude Code, the `anthropic` SDKs) gets Anthropic's shape instead
+//! (`surfaces/anthropic/models.rs`).
 
 use crate::router::ModelEntry;
 use crate::state::AppState;
+use crate::surfaces::anthropic::{self, AnthropicDialect};
 use crate::surfaces::{Dialect, OpenAiDialect};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
+use devassist_core::GatewayError;
 use serde_json::{Value, json};
 
 fn entry(m: &ModelEntry) -> Value {
@@ -16,12 +21,25 @@ fn entry(m: &ModelEntry) -> Value {
     })
 }
 
-pub async fn list(State(st): State<AppState>) -> Response {
+pub async fn list(State(st): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    if anthropic::models::is_anthropic(&headers) {
+        return match Query::<anthropic::models::Page>::try_from_uri(&uri) {
+            Ok(Query(page)) => anthropic::models::list(&st, page),
+            Err(e) => AnthropicDialect::error_response(GatewayError::bad_request(e.body_text())),
+        };
+    }
     let data: Vec<Value> = st.router.models().iter().map(|m| entry(m)).collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
 }
 
-pub async fn one(State(st): State<AppState>, Path(id): Path<String>) -> Response {
+pub async fn one(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if anthropic::models::is_anthropic(&headers) {
+        return anthropic::models::one(&st, &id);
+    }
     match st.router.resolve(&id) {
         Ok(m) => axum::Json(entry(&m)).into_response(),
         Err(e) => OpenAiDialect::error_response(e),

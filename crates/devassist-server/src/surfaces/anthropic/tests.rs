@@ -1,0 +1,769 @@
+//! The Anthropic surface: translation (blocks → messages, tools, sampling), the block
+//! assembler (stop reasons, stop sequences), and the whole app in memory on the mock
+//! (messages, the event stream, errors, count_tokens, the model list).
+
+use super::assemble::{Assembler, BlockKind, Op, StopReason};
+use super::convert;
+use super::wire::{MessagesBody, ToolChoice, WireMessage, WireTool};
+use crate::config;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use devassist_core::{Event, FinishReason, Role, ToolCall, Usage};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+fn wire_messages(v: Value) -> Vec<WireMessage> {
+    serde_json::from_value(v).unwrap()
+}
+
+#[test]
+fn system_blocks_join_and_tool_results_become_tool_messages() {
+    let system = convert::system(Some(json!([
+        {"type": "text", "text": "x-anthropic-billing-header: cc_version=1; cch=9;"},
+        {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}
+    ])))
+    .unwrap();
+    let out = convert::messages(
+        system,
+        wire_messages(json!([
+            {"role": "user", "content": "Weather in Oslo?"},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "Use the tool.", "signature": "s"},
+                {"type": "text", "text": "Checking."},
+                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Oslo"}}
+            ]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1",
+                 "content": [{"type": "text", "text": "12 C"}]},
+                {"type": "text", "text": "And tomorrow?"}
+            ]}
+        ])),
+    )
+    .unwrap();
+    let roles: Vec<Role> = out.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [
+            Role::System,
+            Role::User,
+            Role::Assistant,
+            Role::Tool,
+            Role::User
+        ]
+    );
+    assert_eq!(
+        out[0].content,
+        "x-anthropic-billing-header: cc_version=1; cch=9;\n\nYou are Claude Code."
+    );
+    assert_eq!(out[2].content, "Checking.");
+    assert_eq!(out[2].thinking.as_deref(), Some("Use the tool."));
+    assert_eq!(
+        out[2].tool_calls,
+        vec![ToolCall {
+            id: "toolu_1".into(),
+            name: "get_weather".into(),
+            arguments: json!({"city": "Oslo"}),
+        }]
+    );
+    assert_eq!(out[3].content, "12 C");
+    assert_eq!(out[3].tool_call_id.as_deref(), Some("toolu_1"));
+    assert_eq!(out[3].tool_name.as_deref(), Some("get_weather"));
+    assert_eq!(out[4].content, "And tomorrow?");
+}
+
+#[test]
+fn bad_blocks_are_400s_naming_the_block() {
+    let cases = [
+        (
+            json!([{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_x", "content": "1"}]}]),
+            "messages[0].content[0].tool_use_id: unexpected `tool_use_id`",
+        ),
+        (
+            json!([{"role": "user", "content": [{"type": "txt", "text": "a"}]}]),
+            "messages[0].content[0].type: unknown variant `txt`",
+        ),
+        (
+            json!([{"role": "user", "content": [{"type": "text"}]}]),
+            "messages[0].content[0]: missing field `text`",
+        ),
+        (
+            json!([{"role": "user", "content": [{"type": "text", "text": "a", "colour": 1}]}]),
+            "messages[0].content[0]: unknown field `colour`",
+        ),
+        (
+            json!([{"role": "user", "content": [{"type": "image", "source": {"type": "url", "url": "http://x/y.png"}}]}]),
+            "messages[0].content[0].source: only base64 image sources",
+        ),
+        (
+            json!([{"role": "user", "content": 7}]),
+            "messages[0].content: must be a string or a list of content blocks",
+        ),
+        (
+            json!([{"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": [1]}]}]),
+            "messages[0].content[0].input: must be an object",
+        ),
+        (json!([]), "messages: at least one message is required"),
+    ];
+    for (messages, want) in cases {
+        let err = serde_json::from_value::<Vec<WireMessage>>(messages.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|m| convert::messages(None, m).map_err(|e| e.message));
+        let err = err.expect_err(&messages.to_string());
+        assert!(err.starts_with(want), "{messages}: {err}");
+    }
+}
+
+#[test]
+fn system_messages_in_the_conversation_and_server_blocks() {
+    let out = convert::messages(
+        None,
+        wire_messages(json!([
+            {"role": "user", "content": "a"},
+            {"role": "system", "content": [{"type": "text", "text": "Now be formal."}]},
+            {"role": "user", "content": "b"},
+        ])),
+    )
+    .unwrap();
+    assert_eq!(out[1].role, Role::System);
+    assert_eq!(out[1].content, "Now be formal.");
+    let err = convert::messages(
+        None,
+        wire_messages(json!([{"role": "user", "content": [
+            {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []}]}])),
+    )
+    .unwrap_err();
+    assert_eq!(err.param.as_deref(), Some("messages[0].content[0].type"));
+    assert!(err.message.contains("server tools"), "{}", err.message);
+}
+
+#[test]
+fn max_tokens_zero_only_fills_the_cache() {
+    let mut a = Assembler::new(Vec::new(), false, 9).cache_only();
+    let ops = run(
+        &mut a,
+        vec![Event::Text("x".into()), done(FinishReason::Length, 12, 1)],
+    );
+    assert_eq!(
+        ops,
+        vec![Op::End {
+            reason: StopReason::MaxTokens,
+            stop_sequence: None,
+            usage: Usage {
+                prompt_tokens: 12,
+                completion_tokens: 0
+            }
+        }]
+    );
+}
+
+#[test]
+fn a_tool_result_must_answer_the_previous_assistant_turn() {
+    let err = convert::messages(
+        None,
+        wire_messages(json!([
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1"}]},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1"}]},
+        ])),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.param.as_deref(),
+        Some("messages[3].content[0].tool_use_id")
+    );
+}
+
+fn tool(name: &str) -> WireTool {
+    serde_json::from_value(json!({
+        "name": name, "description": "d",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn tools_become_functions_and_tool_choice_narrows_them() {
+    let all = convert::tools(Some(vec![tool("a"), tool("b")]), None).unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0]["type"], "function");
+    assert_eq!(all[0]["function"]["name"], "a");
+    assert_eq!(
+        all[0]["function"]["parameters"]["properties"]["city"]["type"],
+        "string"
+    );
+    let none = convert::tools(Some(vec![tool("a")]), Some(ToolChoice::None)).unwrap();
+    assert!(none.is_empty());
+    let one = convert::tools(
+        Some(vec![tool("a"), tool("b")]),
+        Some(ToolChoice::Tool {
+            name: "b".into(),
+            disable_parallel_tool_use: None,
+        }),
+    )
+    .unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0]["function"]["name"], "b");
+    let missing = convert::tools(
+        Some(vec![tool("a")]),
+        Some(ToolChoice::Tool {
+            name: "zz".into(),
+            disable_parallel_tool_use: None,
+        }),
+    )
+    .unwrap_err();
+    assert_eq!(missing.param.as_deref(), Some("tool_choice.name"));
+    let server: WireTool =
+        serde_json::from_value(json!({"type": "web_search_20250305", "name": "web_search"}))
+            .unwrap();
+    let err = convert::tools(Some(vec![server]), None).unwrap_err();
+    assert_eq!(err.param.as_deref(), Some("tools[0].type"));
+}
+
+#[test]
+fn sampling_is_checked_with_anthropics_ranges() {
+    let s = convert::sampling(Some(100), Some(0.5), Some(0.9), Some(40)).unwrap();
+    assert_eq!(s.max_tokens, Some(100));
+    assert_eq!(s.top_k, Some(40));
+    // 0 fills the prompt cache: the backend generates one token, which is not shown.
+    assert_eq!(
+        convert::sampling(Some(0), None, None, None)
+            .unwrap()
+            .max_tokens,
+        Some(1)
+    );
+    for (max, temp, param) in [
+        (None, None, "max_tokens"),
+        (Some(-1), None, "max_tokens"),
+        (Some(convert::MAX_TOKENS_LIMIT + 1), None, "max_tokens"),
+        (Some(10), Some(1.5), "temperature"),
+    ] {
+        let err = convert::sampling(max, temp, None, None).unwrap_err();
+        assert_eq!(err.param.as_deref(), Some(param));
+        assert_eq!(err.status(), 400);
+    }
+}
+
+#[test]
+fn unknown_top_level_fields_are_refused_but_known_extras_accepted() {
+    let ok: Result<MessagesBody, _> = serde_json::from_value(json!({
+        "model": "m", "max_tokens": 1, "messages": [],
+        "metadata": {"user_id": "u"}, "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "context_management": {}, "service_tier": "auto"
+    }));
+    assert!(ok.is_ok());
+    let bad: Result<MessagesBody, _> =
+        serde_json::from_value(json!({"model": "m", "max_tokens": 1, "frobnicate": true}));
+    assert!(
+        bad.unwrap_err()
+            .to_string()
+            .contains("unknown field `frobnicate`")
+    );
+}
+
+fn done(finish: FinishReason, prompt: u32, completion: u32) -> Event {
+    Event::done(
+        finish,
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+        },
+    )
+}
+
+fn run(asm: &mut Assembler, events: Vec<Event>) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for e in events {
+        ops.extend(asm.push(e));
+    }
+    ops
+}
+
+#[test]
+fn stop_reasons_map_from_the_finish_and_the_blocks() {
+    let mut a = Assembler::new(Vec::new(), false, 5);
+    let ops = run(
+        &mut a,
+        vec![
+            Event::Reasoning("hidden".into()),
+            Event::Text("Hel".into()),
+            Event::Text("lo".into()),
+            done(FinishReason::Length, 7, 2),
+        ],
+    );
+    assert_eq!(
+        ops,
+        vec![
+            Op::Open(BlockKind::Text),
+            Op::Delta("Hel".into()),
+            Op::Delta("lo".into()),
+            Op::Close,
+            Op::End {
+                reason: StopReason::MaxTokens,
+                stop_sequence: None,
+                usage: Usage {
+                    prompt_tokens: 7,
+                    completion_tokens: 2
+                }
+            },
+        ]
+    );
+    let mut a = Assembler::new(Vec::new(), true, 5);
+    let ops = run(
+        &mut a,
+        vec![
+            Event::Reasoning("think".into()),
+            Event::Text("Checking.".into()),
+            Event::ToolCall(ToolCall {
+                id: "call_1".into(),
+                name: "f".into(),
+                arguments: Value::String("{\"a\":1}".into()),
+            }),
+            done(FinishReason::Stop, 0, 3),
+        ],
+    );
+    assert_eq!(ops[0], Op::Open(BlockKind::Thinking));
+    assert_eq!(ops[2], Op::Close);
+    assert_eq!(ops[3], Op::Open(BlockKind::Text));
+    assert_eq!(
+        ops[6],
+        Op::Tool {
+            id: "call_1".into(),
+            name: "f".into(),
+            input: json!({"a": 1})
+        }
+    );
+    assert!(matches!(
+        ops.last(),
+        Some(Op::End { reason: StopReason::ToolUse, usage, .. }) if usage.prompt_tokens == 5
+    ));
+}
+
+#[test]
+fn a_stop_sequence_split_across_events_ends_the_answer_and_is_named() {
+    let mut a = Assembler::new(vec!["END".into(), "ENDING".into()], false, 1);
+    let ops = run(
+        &mut a,
+        vec![
+            Event::Text("one E".into()),
+            Event::Text("NDtwo".into()),
+            Event::Text("never".into()),
+            done(FinishReason::Stop, 1, 3),
+        ],
+    );
+    let text: String = ops
+        .iter()
+        .filter_map(|o| match o {
+            Op::Delta(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(text, "one ");
+    assert!(a.is_ended());
+    assert!(matches!(
+        ops.last(),
+        Some(Op::End { reason: StopReason::StopSequence, stop_sequence: Some(s), .. }) if s == "END"
+    ));
+    // A held-back partial match that never completes is emitted at the end.
+    let mut a = Assembler::new(vec!["END".into()], false, 1);
+    let ops = run(
+        &mut a,
+        vec![
+            Event::Text("fine EN".into()),
+            done(FinishReason::Stop, 1, 2),
+        ],
+    );
+    let text: String = ops
+        .iter()
+        .filter_map(|o| match o {
+            Op::Delta(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(text, "fine EN");
+    assert!(matches!(
+        ops.last(),
+        Some(Op::End {
+            reason: StopReason::EndTurn,
+            ..
+        })
+    ));
+}
+
+// ---- the whole app on the mock ----
+
+const CONFIG: &str = r#"
+[[backends]]
+name = "m"
+kind = "mock"
+
+[[models]]
+name = "chatm"
+backend = "m"
+aliases = ["claude-sonnet-*"]
+capabilities = ["completion", "tools"]
+
+[[models]]
+name = "plain"
+backend = "m"
+
+[aliases]
+"claude-3-5-haiku-latest" = "plain"
+"#;
+
+fn app() -> axum::Router {
+    let settings = config::from_str(CONFIG, &[], &|_| None).expect("valid config");
+    crate::app(crate::build(&settings, None).expect("gateway builds"))
+}
+
+async fn post(app: &axum::Router, path: &str, body: Value) -> (StatusCode, String) {
+    let req = Request::post(path)
+        .header("content-type", "application/json")
+        .header("anthropic-version", "2023-06-01")
+        .header("x-api-key", "anything")
+        .header("anthropic-beta", "claude-code-20250219")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test]
+async fn a_whole_message_echoes_on_the_mock_with_claude_names() {
+    let app = app();
+    let (status, body) = post(
+        &app,
+        "/v1/messages",
+        json!({"model": "claude-sonnet-4-5-20250929", "max_tokens": 64,
+               "system": "Be brief.",
+               "messages": [{"role": "user", "content": "hello there"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["type"], "message");
+    assert_eq!(v["role"], "assistant");
+    assert_eq!(v["model"], "claude-sonnet-4-5-20250929");
+    assert_eq!(
+        v["content"],
+        json!([{"type": "text", "text": "hello there"}])
+    );
+    assert_eq!(v["stop_reason"], "end_turn");
+    assert_eq!(v["stop_sequence"], Value::Null);
+    assert!(v["usage"]["input_tokens"].as_u64().unwrap() > 0);
+    assert!(v["id"].as_str().unwrap().starts_with("msg_"));
+}
+
+/// The event names of an SSE body, and each event's data.
+fn events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|f| !f.trim().is_empty())
+        .map(|f| {
+            let mut name = String::new();
+            let mut data = Value::Null;
+            for line in f.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = n.to_owned();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data = serde_json::from_str(d).unwrap();
+                }
+            }
+            assert_eq!(data["type"], name.as_str(), "{f}");
+            (name, data)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stream_follows_anthropics_event_sequence_and_stops_at_a_stop_sequence() {
+    let app = app();
+    let (status, body) = post(
+        &app,
+        "/v1/messages",
+        json!({"model": "chatm", "max_tokens": 64, "stream": true,
+               "stop_sequences": ["STOP"],
+               "messages": [{"role": "user", "content": "one two STOP three"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ev = events(&body);
+    let names: Vec<&str> = ev.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names[..3], ["message_start", "ping", "content_block_start"]);
+    assert_eq!(
+        names[names.len() - 3..],
+        ["content_block_stop", "message_delta", "message_stop"]
+    );
+    let text: String = ev
+        .iter()
+        .filter(|(n, _)| n == "content_block_delta")
+        .map(|(_, d)| d["delta"]["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(text, "one two ");
+    let delta = &ev[ev.len() - 2].1;
+    assert_eq!(delta["delta"]["stop_reason"], "stop_sequence");
+    assert_eq!(delta["delta"]["stop_sequence"], "STOP");
+}
+
+#[tokio::test]
+async fn tools_round_trip_on_the_mock() {
+    let app = app();
+    let tools = json!([{"name": "get_weather", "description": "Weather for a city",
+                        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
+                                         "required": ["city"]}}]);
+    let (status, body) = post(
+        &app,
+        "/v1/messages",
+        json!({"model": "chatm", "max_tokens": 64, "stream": true, "tools": tools,
+               "messages": [{"role": "user", "content": "What is the weather in Oslo"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ev = events(&body);
+    let start = ev
+        .iter()
+        .find(|(n, d)| n == "content_block_start" && d["content_block"]["type"] == "tool_use")
+        .expect("a tool_use block");
+    let id = start.1["content_block"]["id"].as_str().unwrap().to_owned();
+    let json_delta = ev
+        .iter()
+        .find(|(_, d)| d["delta"]["type"] == "input_json_delta")
+        .unwrap();
+    let input: Value =
+        serde_json::from_str(json_delta.1["delta"]["partial_json"].as_str().unwrap()).unwrap();
+    assert_eq!(input, json!({"city": "Oslo"}));
+    assert_eq!(ev[ev.len() - 2].1["delta"]["stop_reason"], "tool_use");
+
+    let (status, body) = post(
+        &app,
+        "/v1/messages",
+        json!({"model": "chatm", "max_tokens": 64, "tools": tools,
+               "messages": [
+                   {"role": "user", "content": "What is the weather in Oslo"},
+                   {"role": "assistant", "content": [{"type": "tool_use", "id": id, "name": "get_weather", "input": input}]},
+                   {"role": "user", "content": [{"type": "tool_result", "tool_use_id": id, "content": "12 degrees"}]}
+               ]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["content"][0]["text"], "12 degrees");
+    assert_eq!(v["stop_reason"], "end_turn");
+}
+
+#[tokio::test]
+async fn errors_come_in_anthropics_shape() {
+    let app = app();
+    let cases = [
+        (
+            json!({"model": "gpt-4o", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}),
+            404,
+            "not_found_error",
+        ),
+        (
+            json!({"model": "chatm", "max_tokens": 8, "messages": [{"role": "user", "content": [{"type": "bogus"}]}]}),
+            400,
+            "invalid_request_error",
+        ),
+        (
+            json!({"model": "chatm", "max_tokens": 100_000_000_000_i64, "messages": [{"role": "user", "content": "hi"}]}),
+            400,
+            "invalid_request_error",
+        ),
+        (
+            json!({"model": "chatm", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}], "nope": 1}),
+            400,
+            "invalid_request_error",
+        ),
+        (
+            json!({"model": "plain", "max_tokens": 8, "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+                   "messages": [{"role": "user", "content": "hi"}]}),
+            400,
+            "invalid_request_error",
+        ),
+    ];
+    for (body, status, kind) in cases {
+        let (got, text) = post(&app, "/v1/messages", body.clone()).await;
+        assert_eq!(got.as_u16(), status, "{body}: {text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["type"], "error", "{text}");
+        assert_eq!(v["error"]["type"], kind, "{text}");
+        assert!(!v["error"]["message"].as_str().unwrap().is_empty());
+    }
+    // Malformed JSON too.
+    let req = Request::post("/v1/messages")
+        .header("content-type", "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+}
+
+#[test]
+fn gateway_errors_map_to_anthropics_types_and_statuses() {
+    use super::dialect::AnthropicDialect;
+    use devassist_core::GatewayError;
+    for (err, status, kind) in [
+        (GatewayError::overloaded("busy"), 529, "overloaded_error"),
+        (GatewayError::backend_error("x"), 502, "api_error"),
+        (GatewayError::backend_timeout("x"), 504, "timeout_error"),
+        (GatewayError::unauthorized("x"), 401, "authentication_error"),
+        (GatewayError::forbidden("x"), 403, "permission_error"),
+        (GatewayError::model_not_found("x"), 404, "not_found_error"),
+    ] {
+        assert_eq!(AnthropicDialect::status(&err), status);
+        assert_eq!(AnthropicDialect::body_of(&err)["error"]["type"], kind);
+    }
+}
+
+#[tokio::test]
+async fn count_tokens_counts_and_resolves_the_model() {
+    let app = app();
+    let small = json!({"model": "claude-3-5-haiku-latest",
+                       "messages": [{"role": "user", "content": "hi"}]});
+    let (status, body) = post(&app, "/v1/messages/count_tokens", small).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let n_small = serde_json::from_str::<Value>(&body).unwrap()["input_tokens"]
+        .as_u64()
+        .unwrap();
+    let big = json!({"model": "claude-3-5-haiku-latest", "system": "x ".repeat(300),
+                     "messages": [{"role": "user", "content": "hi"}]});
+    let (_, body) = post(&app, "/v1/messages/count_tokens", big).await;
+    let n_big = serde_json::from_str::<Value>(&body).unwrap()["input_tokens"]
+        .as_u64()
+        .unwrap();
+    assert!(n_small > 0 && n_big > n_small + 150, "{n_small} {n_big}");
+    let (status, body) = post(
+        &app,
+        "/v1/messages/count_tokens",
+        json!({"model": "nope", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+#[tokio::test]
+async fn models_answer_in_anthropics_shape_with_anthropic_version() {
+    let app = app();
+    let get = |headers: bool, path: &'static str| {
+        let app = app.clone();
+        async move {
+            let mut req = Request::get(path);
+            if headers {
+                req = req.header("anthropic-version", "2023-06-01");
+            }
+            let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        }
+    };
+    let (_, v) = get(true, "/v1/models").await;
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    // Exact claude-* aliases are listed (Claude Code's picker shows only those), patterns not.
+    assert_eq!(ids, ["chatm", "plain", "claude-3-5-haiku-latest"]);
+    assert_eq!(v["data"][0]["type"], "model");
+    assert!(v["data"][0]["created_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(v["has_more"], false);
+    assert_eq!(v["first_id"], "chatm");
+    assert_eq!(v["last_id"], "claude-3-5-haiku-latest");
+    let (_, v) = get(true, "/v1/models?limit=1").await;
+    assert_eq!(v["has_more"], true);
+    let (_, v) = get(true, "/v1/models?limit=1&after_id=chatm").await;
+    assert_eq!(v["first_id"], "plain");
+    let (_, v) = get(false, "/v1/models").await;
+    assert_eq!(v["object"], "list");
+    let (status, v) = get(true, "/v1/models/claude-sonnet-4-5").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["id"], "claude-sonnet-4-5");
+    let (status, v) = get(true, "/v1/models/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(v["error"]["type"], "not_found_error");
+}
+
+mod fuzz {
+    use super::super::{convert, wire::MessagesBody};
+    use crate::surfaces::extract::parse;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    fn block_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            prop_oneof![
+                Just("text"),
+                Just("image"),
+                Just("tool_use"),
+                Just("tool_result"),
+                Just("thinking"),
+                Just("base64"),
+                Just("image/png"),
+                Just("toolu_1"),
+            ]
+            .prop_map(|s| Value::String(s.to_owned())),
+            ".{0,10}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("type".to_string()),
+                        Just("text".to_string()),
+                        Just("source".to_string()),
+                        Just("media_type".to_string()),
+                        Just("data".to_string()),
+                        Just("id".to_string()),
+                        Just("name".to_string()),
+                        Just("input".to_string()),
+                        Just("tool_use_id".to_string()),
+                        Just("content".to_string()),
+                        Just("is_error".to_string()),
+                        ".{0,6}",
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn decode(bytes: &[u8]) {
+        if let Ok(b) = parse::<MessagesBody>(bytes) {
+            let system = convert::system(b.system).ok().flatten();
+            let _ = convert::messages(system, b.messages.unwrap_or_default());
+            let _ = convert::tools(b.tools, b.tool_choice);
+            let _ = convert::sampling(b.max_tokens, b.temperature, b.top_p, b.top_k);
+            let _ = convert::stop_sequences(b.stop_sequences);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_blocks_never_panic(v in block_value(), w in block_value()) {
+            decode(v.to_string().as_bytes());
+            let body = json!({"model": "m", "max_tokens": 8, "system": w.clone(), "tools": [w.clone()],
+                "messages": [
+                    {"role": "assistant", "content": [v.clone()]},
+                    {"role": "user", "content": [v.clone(), w.clone()]},
+                    {"role": "user", "content": v.clone()}
+                ]});
+            decode(body.to_string().as_bytes());
+        }
+    }
+}

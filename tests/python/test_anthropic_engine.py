@@ -1,0 +1,53 @@
+"""The `anthropic` SDK through devassist to the embedded engine on the real default model
+(SmolLM2-135M), with Claude Code's model names mapped by `[aliases]`: a message and the same
+answer streamed. What the billing-line removal buys on the engine is measured by
+`make bench-prompt-cache` (docs/benchmarks.md), not timed here."""
+
+import os
+import pathlib
+
+import anthropic
+import pytest
+
+from conftest import Gateway
+
+MODELS_DIR = pathlib.Path(
+    os.environ.get("DEVASSIST_MODELS")
+    or pathlib.Path(os.environ.get("XDG_DATA_HOME", pathlib.Path.home() / ".local/share")) / "devassist/models"
+)
+MODEL_FILE = MODELS_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+if not MODEL_FILE.exists():
+    pytest.fail(f"the default model is missing: {MODEL_FILE} (run scripts/setup.sh)", pytrace=False)
+
+CONFIG = """
+[engine]
+parallel = 2
+ctx = 2048
+threads = 2
+
+[aliases]
+"claude-*" = "smollm2:135m"
+"""
+
+
+@pytest.fixture(scope="module")
+def gw():
+    g = Gateway(CONFIG, "anthropic-engine", env={"DEVASSIST_MODELS": str(MODELS_DIR)})
+    yield g
+    g.stop()
+
+
+def test_message_and_stream_on_the_default_model(gw):
+    c = anthropic.Anthropic(base_url=gw.url, api_key="x", max_retries=0)
+    ask = dict(model="claude-haiku-4-5-20251001", max_tokens=12, extra_body={"temperature": 0},
+               messages=[{"role": "user", "content": "Say hello."}])
+    r = c.messages.create(**ask)
+    assert r.content and r.content[0].type == "text" and r.content[0].text.strip()
+    assert r.stop_reason in ("end_turn", "max_tokens")
+    assert 0 < r.usage.output_tokens <= 12 and r.usage.input_tokens > 0
+    with c.messages.stream(**ask) as s:
+        text = "".join(s.text_stream)
+        final = s.get_final_message()
+    assert text == r.content[0].text, "greedy: the stream says the same"
+    assert final.stop_reason == r.stop_reason
