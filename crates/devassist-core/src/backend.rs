@@ -24,6 +24,9 @@ pub struct CallContext {
     /// An API key the client gave for the upstream itself (GitLab's `model_api_key`), used
     /// by backends that accept one per request instead of their configured key.
     pub upstream_key: Option<UpstreamKey>,
+    /// Who is calling, as the gateway's authentication found; `None` only for calls made
+    /// outside a client request (probes, tests).
+    pub caller: Option<std::sync::Arc<crate::Caller>>,
 }
 
 /// A credential for the upstream; never printed.
@@ -42,6 +45,7 @@ impl CallContext {
             request_id: request_id.into(),
             no_grounding: false,
             upstream_key: None,
+            caller: None,
         }
     }
 }

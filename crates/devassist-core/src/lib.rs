@@ -4,6 +4,7 @@
 //! the events that come back are encoded again by the surface. Nothing here does I/O.
 
 pub mod backend;
+pub mod caller;
 pub mod error;
 pub mod event;
 pub mod feature;
@@ -12,6 +13,7 @@ pub mod prompt;
 pub mod request;
 
 pub use backend::{Backend, CallContext, EventStream, ManageOp, RawResponse, UpstreamKey};
+pub use caller::{Caller, CallerKind, CallerLimits, TokenBudget};
 pub use error::{ErrorKind, GatewayError, Origin, Reached};
 pub use event::{Event, FinishReason, Timings, Usage};
 pub use feature::Feature;

@@ -110,6 +110,7 @@ mod tests {
             max_body_bytes: 1,
             shutdown_grace: Duration::ZERO,
             models_dir: None,
+            data_dir: None,
             worker_threads: None,
             max_connections: connections,
             max_in_flight: in_flight,

@@ -31,6 +31,8 @@ pub struct Gateway {
     pub docs_settings: crate::config::DocsSettings,
     pub max_body_bytes: usize,
     pub started_at: Instant,
+    /// Who may call: key store, per-caller limits (`auth/`).
+    pub auth: crate::auth::Auth,
 }
 
 impl Gateway {
@@ -44,6 +46,7 @@ impl Gateway {
             docs_settings: settings.docs.clone(),
             max_body_bytes: settings.server.max_body_bytes,
             started_at: Instant::now(),
+            auth: crate::auth::Auth::off(),
         }
     }
 

@@ -2,6 +2,7 @@
 //!
 //! `load` is what `devassist serve` uses; `check` is what `devassist config check` prints.
 
+pub mod auth;
 pub mod docs;
 mod env;
 pub mod features;
@@ -13,6 +14,7 @@ pub mod settings;
 pub mod transport;
 mod validate;
 
+pub use auth::{AuthMode, AuthSettings};
 pub use docs::DocsSettings;
 pub use features::{FeatureSettings, Features};
 pub use settings::*;

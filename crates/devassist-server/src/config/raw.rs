@@ -33,6 +33,12 @@ pub struct RawConfig {
     /// Offline documentation indexes for search and grounded chat.
     #[serde(default)]
     pub docs: super::docs::RawDocs,
+    /// Who may call the gateway: API keys, anonymous callers.
+    #[serde(default)]
+    pub auth: super::auth::RawAuth,
+    /// The Ollama surface: model management.
+    #[serde(default)]
+    pub ollama: super::auth::RawOllama,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,6 +67,9 @@ pub struct RawServer {
     pub shutdown_grace: Option<String>,
     /// Directory scanned for `*.gguf` files when no models are configured.
     pub models_dir: Option<String>,
+    /// Where the gateway keeps its own state (the API key store). Default
+    /// `$XDG_DATA_HOME/devassist` (`~/.local/share/devassist`).
+    pub data_dir: Option<String>,
     /// Threads that serve requests. Default: one per core. One is cheaper per request on
     /// small machines where the engine or other services need the other cores.
     pub worker_threads: Option<usize>,

@@ -16,6 +16,7 @@ pub struct Settings {
     pub features: super::Features,
     pub gitlab: super::gitlab::GitLabSettings,
     pub docs: super::DocsSettings,
+    pub auth: super::auth::AuthSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +49,8 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
     pub models_dir: Option<PathBuf>,
+    /// Where the gateway keeps its own state (key store); see [`ServerSettings::data_dir`].
+    pub data_dir: Option<PathBuf>,
     /// `None`: one per core.
     pub worker_threads: Option<usize>,
     /// `None`: sized from the open-file limit at start-up (`crate::limits`).
@@ -55,6 +58,25 @@ pub struct ServerSettings {
     /// `None`: sized from the cores and `max_connections` at start-up.
     pub max_in_flight: Option<usize>,
     pub body_timeout: Duration,
+}
+
+impl ServerSettings {
+    /// The data directory: `server.data_dir`, else `devassist` under `$XDG_DATA_HOME`
+    /// (default `~/.local/share`), else `./devassist-data`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| default_data_dir(|name| std::env::var_os(name)))
+    }
+}
+
+/// The default data directory, with the environment passed in.
+pub fn default_data_dir(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    let var = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    match var("XDG_DATA_HOME").or_else(|| var("HOME").map(|h| h.join(".local").join("share"))) {
+        Some(data) => data.join("devassist"),
+        None => PathBuf::from("devassist-data"),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

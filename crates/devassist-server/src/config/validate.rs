@@ -146,6 +146,7 @@ pub fn validate(
     let features = super::features::validate(raw.features, &names, &mut p);
     let gitlab = super::gitlab::validate(raw.gitlab, &mut p);
     let docs = super::docs::validate(raw.docs, &mut p);
+    let auth = super::auth::validate(raw.auth, raw.ollama, &mut p);
 
     (problems.len() == before).then(|| Settings {
         server: ServerSettings {
@@ -153,6 +154,7 @@ pub fn validate(
             max_body_bytes: max_body as usize,
             shutdown_grace,
             models_dir: raw.server.models_dir.map(Into::into),
+            data_dir: raw.server.data_dir.map(Into::into),
             worker_threads: raw.server.worker_threads,
             max_connections: limits.0,
             max_in_flight: limits.1,
@@ -165,6 +167,7 @@ pub fn validate(
         features,
         gitlab,
         docs,
+        auth,
     })
 }
 

@@ -21,6 +21,8 @@ pub struct RequestId {
     id: Arc<str>,
     /// `X-Devassist-Grounding: off`: answer without docs grounding.
     no_grounding: bool,
+    /// Who is calling, once the auth layer has found out.
+    caller: Option<Arc<devassist_core::Caller>>,
 }
 
 impl RequestId {
@@ -32,7 +34,17 @@ impl RequestId {
     pub fn call_context(&self) -> devassist_core::CallContext {
         let mut ctx = devassist_core::CallContext::new(self.id.to_string());
         ctx.no_grounding = self.no_grounding;
+        ctx.caller = self.caller.clone();
         ctx
+    }
+
+    /// Who is calling (set by the auth layer; `None` before it ran).
+    pub fn caller(&self) -> Option<&Arc<devassist_core::Caller>> {
+        self.caller.as_ref()
+    }
+
+    pub(crate) fn set_caller(&mut self, caller: Arc<devassist_core::Caller>) {
+        self.caller = Some(caller);
     }
 }
 
@@ -66,6 +78,7 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(RequestId {
         id: id.clone(),
         no_grounding,
+        caller: None,
     });
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -78,12 +91,16 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     let status = resp.status().as_u16();
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     let _enter = span.enter();
+    let caller = resp
+        .extensions()
+        .get::<Arc<devassist_core::Caller>>()
+        .map_or("-", |c| c.id.as_str());
     match resp.extensions().get::<Arc<GatewayError>>() {
         Some(err) if status >= 500 => {
-            tracing::warn!(status, ms, error = %err, "Request failed")
+            tracing::warn!(status, ms, caller, error = %err, "Request failed")
         }
-        Some(err) => tracing::info!(status, ms, error = %err, "Request rejected"),
-        None => tracing::info!(status, ms, "Request served"),
+        Some(err) => tracing::info!(status, ms, caller, error = %err, "Request rejected"),
+        None => tracing::info!(status, ms, caller, "Request served"),
     }
     resp
 }

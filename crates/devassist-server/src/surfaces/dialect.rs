@@ -82,6 +82,33 @@ impl OpenAiDialect {
     }
 }
 
+/// Anthropic: `{"type": "error", "error": {"type", "message"}}`.
+pub struct AnthropicDialect;
+
+impl AnthropicDialect {
+    pub fn error_type(err: &GatewayError) -> &'static str {
+        match err.status() {
+            400 | 422 => "invalid_request_error",
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            413 => "request_too_large",
+            429 => "rate_limit_error",
+            503 | 529 => "overloaded_error",
+            _ => "api_error",
+        }
+    }
+}
+
+impl Dialect for AnthropicDialect {
+    fn body(err: &GatewayError) -> serde_json::Value {
+        json!({
+            "type": "error",
+            "error": { "type": Self::error_type(err), "message": err.message },
+        })
+    }
+}
+
 /// The API a request path belongs to, for answers given before or without a surface's
 /// handler (the server-wide in-flight cap; fallbacks): the one place that maps a path to a
 /// dialect. Paths no surface owns get OpenAI's shape, the one most clients understand.
@@ -90,6 +117,8 @@ pub enum Surface {
     Ollama,
     OpenAi,
     GitLab,
+    /// Anthropic's Messages API (`/v1/messages`).
+    Anthropic,
 }
 
 impl Surface {
@@ -109,6 +138,8 @@ impl Surface {
                 .is_some_and(|rest| rest != "completions");
         if gitlab {
             Surface::GitLab
+        } else if path == "/v1/messages" || path.starts_with("/v1/messages/") {
+            Surface::Anthropic
         } else if path.starts_with("/v1/") {
             Surface::OpenAi
         } else if path == "/" || path.starts_with("/api/") {
@@ -124,6 +155,7 @@ impl Surface {
             Surface::Ollama => OllamaDialect::error_response(err),
             Surface::OpenAi => OpenAiDialect::error_response(err),
             Surface::GitLab => crate::surfaces::gitlab::GitLabDialect::error_response(err),
+            Surface::Anthropic => AnthropicDialect::error_response(err),
         }
     }
 }
@@ -150,6 +182,9 @@ mod surface_tests {
             ("/v3/code/completions", Surface::GitLab),
             ("/v4/code/suggestions", Surface::GitLab),
             ("/monitoring/healthz", Surface::GitLab),
+            ("/v1/messages", Surface::Anthropic),
+            ("/v1/messages/count_tokens", Surface::Anthropic),
+            ("/v1/messagesx", Surface::OpenAi),
             ("/nowhere", Surface::OpenAi),
         ] {
             assert_eq!(Surface::for_path(path), surface, "{path}");

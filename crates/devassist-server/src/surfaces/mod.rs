@@ -9,7 +9,7 @@ pub mod ollama;
 pub mod openai;
 pub mod stream;
 
-pub use dialect::{Dialect, OllamaDialect, OpenAiDialect, Surface};
+pub use dialect::{AnthropicDialect, Dialect, OllamaDialect, OpenAiDialect, Surface};
 pub use extract::WireJson;
 
 #[cfg(test)]

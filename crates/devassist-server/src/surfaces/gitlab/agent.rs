@@ -285,7 +285,8 @@ async fn run(st: AppState, rid: RequestId, req: Request) -> Result<Response, Rej
     let target = select(&st, Feature::Chat, &body.model)?;
     let messages = messages(&body, target.profile.family.supports_system_role());
     let request = super::plan::chat(&target, &st, messages, true);
-    let ctx = CallContext::new(rid.as_str().to_owned());
+    let mut ctx = CallContext::new(rid.as_str().to_owned());
+    ctx.caller = rid.caller().cloned();
     // GitLab answers 200 before the model is called: a model failure is an `error` event.
     let frames = match target.start(&st, request, &ctx).await {
         Ok(started) => answer::text_stream(started, rid.as_str().to_owned())

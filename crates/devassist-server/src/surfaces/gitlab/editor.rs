@@ -74,7 +74,8 @@ async fn run(
         lang: Some(encode::lang(&b.current_file)),
         tokens_consumption_metadata: None,
     };
-    let ctx = CallContext::new(rid.as_str().to_owned());
+    let mut ctx = CallContext::new(rid.as_str().to_owned());
+    ctx.caller = rid.caller().cloned();
     let started = target.start(&st, request, &ctx).await?;
     if b.stream {
         let chunks = answer::text_stream(started, rid.as_str().to_owned());
