@@ -6,7 +6,7 @@
 
 use crate::error::GatewayError;
 use crate::event::Event;
-use crate::facts::{Principal, RequestFacts};
+use crate::facts::RequestFacts;
 use crate::request::{EmbedRequest, EmbedResponse, GenerateRequest};
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -26,8 +26,9 @@ pub struct CallContext {
     /// An API key the client gave for the upstream itself (GitLab's `model_api_key`), used
     /// by backends that accept one per request instead of their configured key.
     pub upstream_key: Option<UpstreamKey>,
-    /// Who is asking, once authentication has said so; `None` for anonymous requests.
-    pub principal: Option<Principal>,
+    /// Who is calling, as the gateway's authentication found; `None` only for calls made
+    /// outside a client request (probes, tests).
+    pub caller: Option<std::sync::Arc<crate::Caller>>,
     /// Where the pipeline notes what it learns about the request (model, tokens, timings)
     /// for the gateway's metrics and usage records; `None` outside an HTTP request.
     pub facts: Option<Arc<RequestFacts>>,
@@ -49,7 +50,7 @@ impl CallContext {
             request_id: request_id.into(),
             no_grounding: false,
             upstream_key: None,
-            principal: None,
+            caller: None,
             facts: None,
         }
     }

@@ -12,13 +12,28 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Who is asking, as authentication established it: an API key's id, a user, or both.
-/// Absent (`CallContext::principal` = `None`) for anonymous requests.
+/// Absent for anonymous requests and for the local operator of a gateway without
+/// authentication; derived from the [`crate::Caller`] authentication attached.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Principal {
     /// The id of the API key the request came with (never the secret).
     pub key: Option<Arc<str>>,
     /// The user the request was made for (a token's subject, a key's owner).
     pub user: Option<Arc<str>>,
+}
+
+impl Principal {
+    /// Who a caller is, for usage records: an API key's public id. `None` for the local
+    /// operator and anonymous callers, who have no identity to record.
+    pub fn of(caller: &crate::Caller) -> Option<Principal> {
+        match caller.kind {
+            crate::CallerKind::ApiKey => Some(Principal {
+                key: Some(Arc::from(caller.id.as_str())),
+                user: None,
+            }),
+            crate::CallerKind::Local | crate::CallerKind::Anonymous => None,
+        }
+    }
 }
 
 /// The facts the pipeline noted about one request.

@@ -23,6 +23,11 @@ impl Feature {
         Feature::DocsSearch,
     ];
 
+    /// The feature named as in configuration (`code_completion`, `chat`…).
+    pub fn parse(name: &str) -> Option<Feature> {
+        Feature::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Feature::CodeCompletion => "code_completion",

@@ -4,6 +4,7 @@
 //! the events that come back are encoded again by the surface. Nothing here does I/O.
 
 pub mod backend;
+pub mod caller;
 pub mod error;
 pub mod event;
 pub mod facts;
@@ -13,6 +14,7 @@ pub mod prompt;
 pub mod request;
 
 pub use backend::{Backend, CallContext, EventStream, ManageOp, RawResponse, UpstreamKey};
+pub use caller::{Caller, CallerKind, CallerLimits, TokenBudget};
 pub use error::{ErrorKind, GatewayError, Origin, Reached};
 pub use event::{Event, FinishReason, Timings, Usage};
 pub use facts::{Facts, Principal, RequestFacts};

@@ -162,11 +162,14 @@ pub fn build(
     // GitLab's allow-listed endpoints come last, so configured indexes stay as they are.
     let first_endpoint = slots.len();
     slots.extend(crate::endpoints::slots(&settings.gitlab));
+    let auth = crate::auth::Auth::new(&settings.auth, &settings.server.data_dir, &tasks, &cancel)
+        .map_err(|e| GatewayError::internal(format!("auth: {e}")))?;
     let mut gateway = Gateway::new(
         settings,
         Router::with_aliases(models, &settings.aliases)?,
         Pool::new(slots, tasks, cancel),
     );
+    gateway.auth = auth;
     gateway.gitlab.endpoint_slots = (first_endpoint..)
         .take(settings.gitlab.allowed_endpoints.len())
         .collect();

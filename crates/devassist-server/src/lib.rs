@@ -2,6 +2,7 @@
 //! state, `app` mounts every surface on it, `serve` runs it with graceful shutdown. Every
 //! request goes through `pipeline` (route → guard → pool → prompt → backend → post-process).
 
+pub mod auth;
 pub mod build;
 pub mod config;
 mod demand;
@@ -37,8 +38,11 @@ pub fn app(state: AppState) -> Router {
 
 /// The application, with the server-wide cap on requests in progress when `in_flight` is
 /// given (inside the request-id layer, so a refused request is logged with its id).
+/// Authentication wraps every route and the fallback, outside the in-flight cap so that
+/// refused callers take no place in it (`auth`).
 fn app_with(state: AppState, in_flight: Option<guard::in_flight::InFlight>) -> Router {
     let mut routes = Router::new()
+        .merge(auth::admin::routes())
         .merge(surfaces::ollama::routes())
         .merge(surfaces::openai::routes())
         .merge(surfaces::anthropic::routes())
@@ -57,6 +61,10 @@ fn app_with(state: AppState, in_flight: Option<guard::in_flight::InFlight>) -> R
     }
     // Inside the request id (records carry it), outside the cap (its 503s are counted).
     routes
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::layer,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.telemetry.clone(),
             telemetry::observe::layer,

@@ -35,6 +35,8 @@ pub struct Gateway {
     pub started_at: Instant,
     /// Metrics and usage records (`telemetry/`).
     pub telemetry: Arc<crate::telemetry::Telemetry>,
+    /// Who may call: key store, per-caller limits (`auth/`).
+    pub auth: crate::auth::Auth,
 }
 
 impl Gateway {
@@ -58,6 +60,7 @@ impl Gateway {
             volatile_lines: settings.prompt_cache.volatile_lines.clone(),
             started_at: Instant::now(),
             telemetry,
+            auth: crate::auth::Auth::off(),
         }
     }
 

@@ -2,15 +2,22 @@
 //! prints as a table. For a managed backend: its phase and since when, in-flight and queued
 //! requests, last activity, when it will stop if it stays idle, its last error, and how
 //! many wakes it took and how long they were.
+//!
+//! Secrets are redacted for everyone (a backend that printed `token=…` at start-up shows
+//! `token=[redacted]` in `last_error`; a password in a URL shows as `***`). Callers who are
+//! not admins (anonymous callers on a gateway without authentication) see no process output,
+//! pids, URLs' user parts or queries, nor what a mock backend last received.
 
 use crate::pool::{Driver, Slot};
 use crate::state::AppState;
-use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
+use devassist_core::Caller;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub fn routes() -> Router<AppState> {
@@ -21,7 +28,23 @@ fn rfc3339(t: SystemTime) -> String {
     DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn backend(s: &Slot) -> Value {
+/// A URL fit to show: its password replaced; for non-admins also its user and query gone.
+fn shown_url(raw: &str, admin: bool) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return devassist_backends::http::redact_credentials(raw);
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    }
+    if !admin {
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        url.set_query(None);
+    }
+    url.to_string()
+}
+
+fn backend(s: &Slot, admin: bool) -> Value {
     let stats = s.stats.snapshot();
     let limits = s.limiter.limits();
     let mut v = json!({
@@ -50,6 +73,7 @@ fn backend(s: &Slot) -> Value {
         "stats": stats,
     });
     if let Driver::AlwaysOn(b) = &s.driver
+        && admin
         && let Some(d) = b.describe()
     {
         v["backend"] = d;
@@ -77,7 +101,11 @@ fn backend(s: &Slot) -> Value {
     v["in_flight"] = json!(snap.in_flight);
     v["idle_deadline"] = json!(idle.map(|d| rfc3339(wall + d)));
     v["idle_deadline_s"] = json!(idle.map(|d| d.as_secs_f64()));
-    v["last_error"] = json!(snap.last_error);
+    v["last_error"] = json!(snap.last_error.as_deref().map(|e| if admin {
+        devassist_backends::http::redact_credentials(e)
+    } else {
+        "failed (details are shown to admins)".to_owned()
+    }));
     v["wakes"] = json!(wake.count);
     v["last_wake_ms"] = json!(wake.last_ms);
     v["wake"] = json!(wake);
@@ -88,16 +116,17 @@ fn backend(s: &Slot) -> Value {
             .filter(|_| snap.phase == crate::pool::Phase::Failed)
             .map(|at| left(at).as_secs_f64())
     );
-    v["url"] = json!(snap.url);
-    v["pid"] = json!(snap.pid);
+    v["url"] = json!(snap.url.as_deref().map(|u| shown_url(u, admin)));
+    v["pid"] = json!(snap.pid.filter(|_| admin));
     v["on_cold"] = json!(l.settings().on_cold.as_str());
     v["idle_timeout_s"] = json!(l.settings().idle_timeout.map(|d| d.as_secs_f64()));
     v["wake_timeout_s"] = json!(l.settings().wake_timeout.as_secs_f64());
     v
 }
 
-async fn status(State(st): State<AppState>) -> Response {
-    let backends: Vec<Value> = st.pool.slots().iter().map(|s| backend(s)).collect();
+async fn status(State(st): State<AppState>, caller: Option<Extension<Arc<Caller>>>) -> Response {
+    let admin = caller.is_some_and(|c| c.admin);
+    let backends: Vec<Value> = st.pool.slots().iter().map(|s| backend(s, admin)).collect();
     let models: Vec<Value> = st
         .router
         .models()

@@ -35,6 +35,8 @@ enum Command {
     /// Build and search offline documentation indexes.
     #[command(subcommand)]
     Docs(commands::docs::DocsCommand),
+    /// Create, list, rotate and revoke API keys.
+    Keys(commands::keys::KeysArgs),
     /// Show every backend's state (cold, starting, ready…) on a running gateway.
     Status(commands::status::StatusArgs),
     /// Sum up the usage records: requests and tokens per key, user, model, feature or surface.
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::Config(cmd) => commands::config::run(cmd),
         Command::Docs(cmd) => commands::docs::run(cmd),
+        Command::Keys(args) => commands::keys::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Usage(args) => commands::usage::run(args),
         Command::Supervise(args) => commands::supervise::run(args),

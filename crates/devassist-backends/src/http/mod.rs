@@ -36,7 +36,18 @@ use tokio::time::Instant;
 use url::Url;
 
 pub use config::{HttpConfig, Proxy};
+
 pub use get::{GetOptions, get, get_json, probe};
+
+/// `text` with every credential-shaped part (bearer tokens, `token=…`, API keys of the
+/// usual shapes, JWTs) replaced by `[redacted]`; line breaks are kept. For text that came
+/// from elsewhere and is shown again (a backend process's output in `/status`).
+pub fn redact_credentials(text: &str) -> String {
+    text.lines()
+        .map(redact::patterns)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 /// Forwarded correlation id; a static name is not parsed again on every request.
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

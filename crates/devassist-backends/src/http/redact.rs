@@ -57,7 +57,7 @@ fn cut(text: &str, max: usize) -> String {
 }
 
 /// Replaces every credential-shaped part of `text`.
-fn patterns(text: &str) -> String {
+pub(crate) fn patterns(text: &str) -> String {
     static RULES: OnceLock<Option<Rules>> = OnceLock::new();
     let Some(rules) = RULES.get_or_init(Rules::new) else {
         // The patterns are constants; should they ever fail to build, say nothing at all

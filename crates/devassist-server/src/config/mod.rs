@@ -3,6 +3,7 @@
 //! `load` is what `devassist serve` uses; `check` is what `devassist config check` prints.
 
 pub mod aliases;
+pub mod auth;
 pub mod docs;
 mod env;
 pub mod features;
@@ -16,6 +17,7 @@ pub mod telemetry;
 pub mod transport;
 mod validate;
 
+pub use auth::{AuthMode, AuthSettings};
 pub use docs::DocsSettings;
 pub use features::{FeatureSettings, Features};
 pub use prompt_cache::PromptCacheSettings;

@@ -45,6 +45,12 @@ pub struct RawConfig {
     /// Keeping backends' prefix caches: volatile system-prompt lines to remove.
     #[serde(default)]
     pub prompt_cache: super::prompt_cache::RawPromptCache,
+    /// Who may call the gateway: API keys, anonymous callers.
+    #[serde(default)]
+    pub auth: super::auth::RawAuth,
+    /// The Ollama surface: model management.
+    #[serde(default)]
+    pub ollama: super::auth::RawOllama,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,8 +94,8 @@ pub struct RawServer {
     /// Longest time a request body may take to arrive after the request head. A client
     /// slower than that is answered 400 and disconnected. Default `30s`.
     pub body_timeout: Option<String>,
-    /// Where devassist keeps what it writes (usage records). Default `devassist` under
-    /// `$XDG_DATA_HOME` (`~/.local/share/devassist`).
+    /// Where devassist keeps what it writes (usage records, the API key store). Default
+    /// `devassist` under `$XDG_DATA_HOME` (`~/.local/share/devassist`).
     pub data_dir: Option<String>,
 }
 

@@ -21,6 +21,7 @@ pub struct Settings {
     /// `[aliases]`: name or pattern → model name, checked against the models at build.
     pub aliases: Vec<(String, String)>,
     pub prompt_cache: super::PromptCacheSettings,
+    pub auth: super::auth::AuthSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -60,7 +61,8 @@ pub struct ServerSettings {
     /// `None`: sized from the cores and `max_connections` at start-up.
     pub max_in_flight: Option<usize>,
     pub body_timeout: Duration,
-    /// Where usage records are written.
+    /// Where usage records and the API key store are written (`server.data_dir`, else
+    /// `devassist` under `$XDG_DATA_HOME`).
     pub data_dir: PathBuf,
 }
 

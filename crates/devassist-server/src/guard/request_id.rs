@@ -23,6 +23,8 @@ pub struct RequestId {
     no_grounding: bool,
     /// Where the pipeline notes what it learns, for telemetry (`telemetry::observe`).
     facts: Option<Arc<devassist_core::RequestFacts>>,
+    /// Who is calling, once the auth layer has found out.
+    caller: Option<Arc<devassist_core::Caller>>,
 }
 
 impl RequestId {
@@ -51,7 +53,17 @@ impl RequestId {
         let mut ctx = devassist_core::CallContext::new(self.id.to_string());
         ctx.no_grounding = self.no_grounding;
         ctx.facts = self.facts.clone();
+        ctx.caller = self.caller.clone();
         ctx
+    }
+
+    /// Who is calling (set by the auth layer; `None` before it ran).
+    pub fn caller(&self) -> Option<&Arc<devassist_core::Caller>> {
+        self.caller.as_ref()
+    }
+
+    pub(crate) fn set_caller(&mut self, caller: Arc<devassist_core::Caller>) {
+        self.caller = Some(caller);
     }
 }
 
@@ -86,6 +98,7 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
         id: id.clone(),
         no_grounding,
         facts: None,
+        caller: None,
     });
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -98,12 +111,16 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     let status = resp.status().as_u16();
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     let _enter = span.enter();
+    let caller = resp
+        .extensions()
+        .get::<Arc<devassist_core::Caller>>()
+        .map_or("-", |c| c.id.as_str());
     match resp.extensions().get::<Arc<GatewayError>>() {
         Some(err) if status >= 500 => {
-            tracing::warn!(status, ms, error = %err, "Request failed")
+            tracing::warn!(status, ms, caller, error = %err, "Request failed")
         }
-        Some(err) => tracing::info!(status, ms, error = %err, "Request rejected"),
-        None => tracing::info!(status, ms, "Request served"),
+        Some(err) => tracing::info!(status, ms, caller, error = %err, "Request rejected"),
+        None => tracing::info!(status, ms, caller, "Request served"),
     }
     resp
 }

@@ -42,6 +42,7 @@ use devassist_core::{
     CallContext, EmbedRequest, EmbedResponse, Feature, GatewayError, GenerateRequest, KeepAlive,
     ManageOp, RawResponse,
 };
+use futures::StreamExt;
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -93,7 +94,7 @@ impl Gateway {
     ) -> Result<Started, GatewayError> {
         // Already done when called from `generate`; finds nothing the second time.
         volatile::strip(&self.volatile_lines, &mut req);
-        self.admit(ctx, route, feature)?;
+        let admission = self.admit(ctx, route, feature)?;
         route::check_capabilities(route, &req.model, &req)?;
         let f = self.features.get(feature);
         apply_defaults(f, &mut req);
@@ -107,12 +108,14 @@ impl Gateway {
         let work = self.first_that_answers(route, affinity.as_deref(), |index| {
             self.attempt(route, feature, index, req.clone(), ctx, deadline)
         });
-        let started = match deadline {
+        let mut started = match deadline {
             None => work.await,
             Some(at) => tokio::time::timeout_at(at, work)
                 .await
                 .unwrap_or_else(|_| Err(deadline::exceeded(feature))),
         }?;
+        let rest = std::mem::replace(&mut started.rest, futures::stream::empty().boxed());
+        started.rest = guard::meter(&started.first, rest, admission);
         if sources.is_empty() {
             return Ok(started);
         }
@@ -177,11 +180,14 @@ impl Gateway {
         mut req: EmbedRequest,
         ctx: &CallContext,
     ) -> Result<EmbedResponse, GatewayError> {
-        self.admit(ctx, route, Feature::Embeddings)?;
+        let admission = self.admit(ctx, route, Feature::Embeddings)?;
         route::check_embedding(route, &req.model)?;
         req.model = route.settings.upstream.clone();
-        self.first_that_answers(route, None, |index| self.embed_on(index, req.clone(), ctx))
-            .await
+        let answer = self
+            .first_that_answers(route, None, |index| self.embed_on(index, req.clone(), ctx))
+            .await?;
+        admission.spend(u64::from(answer.prompt_tokens));
+        Ok(answer)
     }
 
     async fn embed_on(

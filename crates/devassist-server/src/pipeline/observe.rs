@@ -26,7 +26,10 @@ pub(super) fn admitted(ctx: &CallContext, feature: Feature, labels: &Labels, mod
         facts.update(|f| {
             f.feature = Some(feature);
             f.model = Some(model);
-            f.principal.clone_from(&ctx.principal);
+            f.principal = ctx
+                .caller
+                .as_deref()
+                .and_then(devassist_core::Principal::of);
         });
     }
 }

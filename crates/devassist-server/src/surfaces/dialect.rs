@@ -165,10 +165,10 @@ mod surface_tests {
             ("/v3/code/completions", Surface::GitLab),
             ("/v4/code/suggestions", Surface::GitLab),
             ("/monitoring/healthz", Surface::GitLab),
-            ("/nowhere", Surface::OpenAi),
             ("/v1/messages", Surface::Anthropic),
             ("/v1/messages/count_tokens", Surface::Anthropic),
             ("/v1/messagesx", Surface::OpenAi),
+            ("/nowhere", Surface::OpenAi),
         ] {
             assert_eq!(Surface::for_path(path), surface, "{path}");
         }

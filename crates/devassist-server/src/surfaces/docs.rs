@@ -2,13 +2,14 @@
 //! `POST /v1/search/gitlab-docs` (GitLab's bodies). The search itself is in devassist-search;
 //! this only translates and runs it off the async threads.
 
+use crate::guard::RequestId;
 use crate::state::AppState;
 use crate::surfaces::gitlab::GitLabDialect;
 use crate::surfaces::{Dialect, OpenAiDialect, WireJson};
-use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::{Extension, Router};
 use devassist_core::{ErrorKind, Feature, GatewayError, Origin};
 use devassist_search::api::{DocsIndexes, DocsSearchRequest, GitlabDocsRequest};
 use devassist_search::{ErrorClass, SearchError};
@@ -33,9 +34,10 @@ fn to_gateway(e: SearchError) -> GatewayError {
 /// Runs a search on the blocking pool (SQLite is synchronous).
 async fn run<T: Send + 'static>(
     st: &AppState,
+    rid: &RequestId,
     f: impl FnOnce(&DocsIndexes) -> Result<T, SearchError> + Send + 'static,
 ) -> Result<T, GatewayError> {
-    st.check_feature(Feature::DocsSearch)?;
+    st.admit_feature(&rid.call_context(), Feature::DocsSearch)?;
     let docs: Arc<DocsIndexes> = st.docs.clone();
     tokio::task::spawn_blocking(move || f(&docs))
         .await
@@ -45,9 +47,10 @@ async fn run<T: Send + 'static>(
 
 async fn search_docs(
     State(st): State<AppState>,
+    Extension(rid): Extension<RequestId>,
     WireJson(req, _): WireJson<DocsSearchRequest, OpenAiDialect>,
 ) -> Response {
-    match run(&st, move |d| d.search_docs(&req)).await {
+    match run(&st, &rid, move |d| d.search_docs(&req)).await {
         Ok(body) => axum::Json(body).into_response(),
         Err(e) => OpenAiDialect::error_response(e),
     }
@@ -55,9 +58,10 @@ async fn search_docs(
 
 async fn gitlab_docs(
     State(st): State<AppState>,
+    Extension(rid): Extension<RequestId>,
     WireJson(req, _): WireJson<GitlabDocsRequest, GitLabDialect>,
 ) -> Response {
-    match run(&st, move |d| d.gitlab_docs(&req)).await {
+    match run(&st, &rid, move |d| d.gitlab_docs(&req)).await {
         Ok(body) => axum::Json(body).into_response(),
         Err(e) => GitLabDialect::error_response(e),
     }

@@ -5,6 +5,7 @@ mod defaults;
 pub mod docs;
 #[cfg(feature = "engine")]
 pub mod engine;
+pub mod keys;
 pub mod serve;
 pub mod status;
 pub mod supervise;

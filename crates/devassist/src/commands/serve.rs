@@ -47,6 +47,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
     if let Some(dir) = args.models_dir {
         settings.server.models_dir = Some(dir);
     }
+    if let Err(e) = config::auth::check_exposure(settings.server.listen, &settings.auth) {
+        eprintln!("devassist: {e}");
+        return ExitCode::from(2);
+    }
     init_logging(&settings);
     let limits = server_limits(&settings);
     supervise_backends();

@@ -15,6 +15,9 @@ pub struct StatusArgs {
     /// Print the JSON of `GET /status` instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// An admin API key, for a gateway with authentication on.
+    #[arg(long, env = "DEVASSIST_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 pub fn run(args: StatusArgs) -> ExitCode {
@@ -29,7 +32,7 @@ pub fn run(args: StatusArgs) -> ExitCode {
         }
     };
     let url = format!("{}/status", args.url.trim_end_matches('/'));
-    match runtime.block_on(fetch(&url)) {
+    match runtime.block_on(fetch(&url, args.api_key)) {
         Ok(v) if args.json => {
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             ExitCode::SUCCESS
@@ -45,8 +48,9 @@ pub fn run(args: StatusArgs) -> ExitCode {
     }
 }
 
-async fn fetch(url: &str) -> Result<Value, String> {
+async fn fetch(url: &str, api_key: Option<String>) -> Result<Value, String> {
     let options = GetOptions {
+        api_key,
         timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(5),
         ..GetOptions::default()

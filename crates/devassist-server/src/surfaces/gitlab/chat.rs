@@ -61,7 +61,8 @@ async fn run(
         ChatContent::Messages(messages) => messages,
     };
     let request = plan::chat(&target, &st, messages, b.stream);
-    let ctx = CallContext::new(rid.as_str().to_owned());
+    let mut ctx = CallContext::new(rid.as_str().to_owned());
+    ctx.caller = rid.caller().cloned();
     let started = target.start(&st, request, &ctx).await?;
     if b.stream {
         let chunks = answer::text_stream(started, rid.as_str().to_owned());

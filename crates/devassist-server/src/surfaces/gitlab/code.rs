@@ -106,7 +106,8 @@ async fn run(
         }
     };
     let mut meta = model_meta(&b, &target, use_case);
-    let ctx = CallContext::new(rid.as_str().to_owned());
+    let mut ctx = CallContext::new(rid.as_str().to_owned());
+    ctx.caller = rid.caller().cloned();
     let started = target.start(&st, request, &ctx).await?;
     if b.stream {
         let chunks = answer::text_stream(started, rid.as_str().to_owned());

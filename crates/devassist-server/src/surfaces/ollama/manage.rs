@@ -31,12 +31,12 @@ pub async fn delete(st: State<AppState>, req: Request) -> Response {
 }
 
 async fn run(State(st): State<AppState>, op: ManageOp, req: Request) -> Response {
-    let rid = req
+    let ctx = req
         .extensions()
         .get::<RequestId>()
-        .map(|r| r.as_str().to_string())
+        .map(RequestId::call_context)
         .unwrap_or_default();
-    match forward(&st, op, req, rid).await {
+    match forward(&st, op, req, ctx).await {
         Ok(r) => r,
         Err(e) => OllamaDialect::error_response(e),
     }
@@ -46,7 +46,7 @@ async fn forward(
     st: &AppState,
     op: ManageOp,
     req: Request,
-    request_id: String,
+    ctx: CallContext,
 ) -> Result<Response, GatewayError> {
     let bytes = read_body(req, st.max_body_bytes).await?;
     let mut body: Map<String, Value> = parse(&bytes)?;
@@ -86,7 +86,6 @@ async fn forward(
         }
     }
     let bytes = serde_json::to_vec(&body).map_err(|e| GatewayError::internal(e.to_string()))?;
-    let ctx = CallContext::new(request_id);
     let raw = st.manage(&route, op, bytes.into(), &ctx).await?;
     let mut resp = Response::new(Body::from_stream(
         raw.body

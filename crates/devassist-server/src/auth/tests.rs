@@ -1,0 +1,715 @@
+//! The auth layer on the whole app, in memory on the mock backend: every route × every
+//! mode (nothing but the health endpoints without credentials when authentication is on;
+//! the routes are read from the sources, so a new one cannot be forgotten), key lifecycle
+//! through the admin API, per-key models and features, and limits, each refusal in the
+//! dialect of its path.
+
+use super::store::KeySpec;
+use crate::config;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use axum::response::Response;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const MODELS: &str = r#"
+[[backends]]
+name = "m"
+kind = "mock"
+
+[[backends]]
+name = "slow"
+kind = "mock"
+[backends.mock]
+tokens = 4
+token_delay = "300ms"
+
+[[models]]
+name = "echo"
+backend = "m"
+aliases = ["e:1"]
+capabilities = ["completion", "embedding"]
+
+[[models]]
+name = "other"
+backend = "m"
+
+[[models]]
+name = "drip"
+backend = "slow"
+"#;
+
+struct Gw {
+    app: axum::Router,
+    state: crate::AppState,
+    _dir: tempfile::TempDir,
+}
+
+impl Gw {
+    fn new(auth: &str) -> Gw {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[server]\ndata_dir = \"{}\"\n{auth}\n{MODELS}",
+            dir.path().display()
+        );
+        let settings = config::from_str(&text, &[], &|_| None).expect("valid config");
+        let state = crate::build(&settings, None).expect("gateway builds");
+        Gw {
+            app: crate::app(state.clone()),
+            state,
+            _dir: dir,
+        }
+    }
+
+    /// A new key in the gateway's store (what `devassist keys create` writes; the gateway
+    /// sees the CLI's changes within a second, `keys.rs` tests that).
+    async fn key(&self, spec: KeySpec) -> String {
+        let keys = self.state.auth.keys.as_ref().expect("API keys are on");
+        keys.create(spec).await.unwrap().key
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        let body = match body {
+            Some(v) => {
+                req = req.header("content-type", "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.app
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+/// Every path mounted with `.route("…")`, read from the crate's sources (test-only routes
+/// too: unmounted paths must be refused like any other).
+fn mounted_paths() -> Vec<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && !path.to_string_lossy().contains("test")
+            {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut paths = Vec::new();
+    for file in files {
+        let code = std::fs::read_to_string(&file).unwrap();
+        for (i, _) in code.match_indices(".route(") {
+            let rest = code[i + ".route(".len()..].trim_start();
+            if let Some(lit) = rest.strip_prefix('"') {
+                let end = lit.find('"').unwrap();
+                paths.push(lit[..end].to_string());
+            }
+        }
+    }
+    paths.sort();
+    paths.dedup();
+    paths
+        .into_iter()
+        .map(|p| {
+            // `{id}` and `{*rest}` become concrete segments.
+            let mut out = String::new();
+            let mut depth = 0;
+            for c in p.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth -= 1;
+                        out.push('x');
+                    }
+                    _ if depth == 0 => out.push(c),
+                    _ => {}
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+fn refused(resp: &Response) -> Option<StatusCode> {
+    resp.extensions()
+        .get::<super::Refused>()
+        .map(|_| resp.status())
+}
+
+async fn json_body(resp: Response) -> Value {
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+const HEALTH: [&str; 4] = [
+    "/",
+    "/api/version",
+    "/monitoring/healthz",
+    "/monitoring/ready",
+];
+
+#[tokio::test]
+async fn the_route_list_is_complete_enough_to_trust() {
+    let paths = mounted_paths();
+    for expected in [
+        "/api/generate",
+        "/api/pull",
+        "/v1/chat/completions",
+        "/v2/code/completions",
+        "/v1/chat/x",
+        "/status",
+        "/status/queue",
+        "/admin/keys",
+        "/admin/keys/x/rotate",
+        "/v1/search/docs",
+    ] {
+        assert!(
+            paths.iter().any(|p| p == expected),
+            "{expected} in {paths:?}"
+        );
+    }
+    assert!(paths.len() >= 30, "{paths:?}");
+}
+
+/// Every route × every mode: who gets through the auth layer.
+#[tokio::test]
+async fn every_route_in_every_mode() {
+    let mut paths = mounted_paths();
+    paths.push("/no/such/route".into());
+    paths.push("/v1/messages".into());
+    paths.push("/metrics".into());
+
+    let local = Gw::new("");
+    let anonymous = Gw::new("[auth]\nallow_anonymous = true");
+    let keys = Gw::new("[auth]\nmode = \"api_keys\"");
+    let keys_anon = Gw::new("[auth]\nmode = \"api_keys\"\nallow_anonymous = true");
+    let user = keys
+        .key(KeySpec {
+            name: "user".into(),
+            ..KeySpec::default()
+        })
+        .await;
+    let admin = keys
+        .key(KeySpec {
+            name: "root".into(),
+            admin: true,
+            ..KeySpec::default()
+        })
+        .await;
+
+    for path in &paths {
+        let admin_route = ["/status", "/metrics", "/admin"]
+            .iter()
+            .any(|p| path == p || path.starts_with(&format!("{p}/")));
+        let management = super::MANAGEMENT.contains(&path.as_str());
+        for method in [Method::GET, Method::POST] {
+            let open = HEALTH.contains(&path.as_str()) && method == Method::GET;
+            let at = format!("{method} {path}");
+            // Auth off on loopback: the operator, as before authentication existed.
+            let r = local.call(method.clone(), path, None, None).await;
+            assert_eq!(refused(&r), None, "local: {at}");
+
+            // Auth off, anonymous callers allowed: no key management, no model management,
+            // a redacted /status.
+            let r = anonymous.call(method.clone(), path, None, None).await;
+            let expect = if path.starts_with("/admin") {
+                Some(StatusCode::UNAUTHORIZED)
+            } else if management {
+                Some(StatusCode::FORBIDDEN)
+            } else {
+                None
+            };
+            assert_eq!(refused(&r), expect, "anonymous: {at}");
+
+            // API keys: nothing but health without a key.
+            let r = keys.call(method.clone(), path, None, None).await;
+            let expect = (!open).then_some(StatusCode::UNAUTHORIZED);
+            assert_eq!(refused(&r), expect, "no key: {at}");
+            if !open {
+                assert_eq!(r.headers()["www-authenticate"], "Bearer", "{at}");
+            }
+            let r = keys
+                .call(method.clone(), path, Some("dak_0123456789ab_wrong"), None)
+                .await;
+            assert_eq!(refused(&r), expect, "wrong key: {at}");
+            let r = keys.call(method.clone(), path, Some(&user), None).await;
+            let expect = (admin_route || management).then_some(StatusCode::FORBIDDEN);
+            assert_eq!(refused(&r), expect, "user key: {at}");
+            let r = keys.call(method.clone(), path, Some(&admin), None).await;
+            assert_eq!(refused(&r), None, "admin key: {at}");
+
+            // API keys and anonymous callers.
+            let r = keys_anon.call(method.clone(), path, None, None).await;
+            let expect = if admin_route {
+                Some(StatusCode::UNAUTHORIZED)
+            } else if management {
+                Some(StatusCode::FORBIDDEN)
+            } else {
+                None
+            };
+            assert_eq!(refused(&r), expect, "anonymous with keys: {at}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn management_for_anonymous_callers_only_when_allowed() {
+    let gw = Gw::new("[auth]\nallow_anonymous = true\n[ollama]\nallow_management = true");
+    let r = gw
+        .call(
+            Method::POST,
+            "/api/pull",
+            None,
+            Some(json!({"model": "echo"})),
+        )
+        .await;
+    assert_eq!(refused(&r), None);
+    let gw = Gw::new("[auth]\nallow_anonymous = true");
+    let r = gw
+        .call(
+            Method::DELETE,
+            "/api/delete",
+            None,
+            Some(json!({"model": "echo"})),
+        )
+        .await;
+    assert_eq!(refused(&r), Some(StatusCode::FORBIDDEN));
+    let body = json_body(r).await;
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("allow_management = true"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn refusals_speak_the_dialect_of_their_path() {
+    let gw = Gw::new("[auth]\nmode = \"api_keys\"");
+    let r = gw.call(Method::POST, "/api/generate", None, None).await;
+    assert_eq!(r.status(), 401);
+    let body = json_body(r).await;
+    assert!(
+        body["error"].as_str().unwrap().contains("missing API key"),
+        "{body}"
+    );
+
+    let r = gw
+        .call(Method::POST, "/v1/chat/completions", Some("nope"), None)
+        .await;
+    assert_eq!(r.status(), 401);
+    let body = json_body(r).await;
+    assert_eq!(body["error"]["type"], "authentication_error", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid API key")
+    );
+
+    let r = gw.call(Method::POST, "/v1/messages", None, None).await;
+    assert_eq!(r.status(), 401);
+    let body = json_body(r).await;
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], "authentication_error", "{body}");
+
+    let r = gw
+        .call(Method::POST, "/v2/code/completions", None, None)
+        .await;
+    assert_eq!(r.status(), 401);
+    let body = json_body(r).await;
+    assert!(body["error"].as_str().is_some(), "GitLab's shape: {body}");
+
+    let user = gw
+        .key(KeySpec {
+            name: "user".into(),
+            ..KeySpec::default()
+        })
+        .await;
+    let r = gw.call(Method::GET, "/status", Some(&user), None).await;
+    assert_eq!(r.status(), 403);
+    let body = json_body(r).await;
+    assert_eq!(body["error"]["type"], "permission_error", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("admin API key")
+    );
+}
+
+#[tokio::test]
+async fn keys_accepted_in_every_header_clients_send() {
+    let gw = Gw::new("[auth]\nmode = \"api_keys\"");
+    let key = gw
+        .key(KeySpec {
+            name: "k".into(),
+            ..KeySpec::default()
+        })
+        .await;
+    for (header, value) in [
+        ("authorization", format!("Bearer {key}")),
+        ("authorization", key.clone()),
+        ("x-api-key", key.clone()),
+    ] {
+        let req = Request::get("/api/tags")
+            .header(header, value)
+            .body(Body::empty())
+            .unwrap();
+        let r = gw.app.clone().oneshot(req).await.unwrap();
+        assert_eq!(r.status(), 200, "{header}");
+    }
+}
+
+fn generate(model: &str) -> Value {
+    json!({"model": model, "prompt": "one two three four five six", "stream": false})
+}
+
+#[tokio::test]
+async fn key_lifecycle_through_the_admin_api() {
+    let gw = Gw::new("[auth]\nmode = \"api_keys\"");
+    let root = gw
+        .key(KeySpec {
+            name: "root".into(),
+            admin: true,
+            ..KeySpec::default()
+        })
+        .await;
+    let r = gw
+        .call(
+            Method::POST,
+            "/admin/keys",
+            Some(&root),
+            Some(json!({"name": "ci", "models": ["echo"], "rpm": 100, "budget_period": "30d", "token_budget": 1000})),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let created = json_body(r).await;
+    let key = created["key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(key.starts_with(&id));
+    assert_eq!(created["budget_period_s"], 30 * 86_400);
+
+    let r = gw
+        .call(
+            Method::POST,
+            "/api/generate",
+            Some(&key),
+            Some(generate("echo")),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+
+    let list = json_body(gw.call(Method::GET, "/admin/keys", Some(&root), None).await).await;
+    let text = list.to_string();
+    assert!(
+        text.contains(&id) && !text.contains(&key[id.len() + 1..]),
+        "no secrets in lists"
+    );
+
+    let rotated = json_body(
+        gw.call(
+            Method::POST,
+            &format!("/admin/keys/{id}/rotate"),
+            Some(&root),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let new_key = rotated["key"].as_str().unwrap().to_owned();
+    let r = gw
+        .call(
+            Method::POST,
+            "/api/generate",
+            Some(&key),
+            Some(generate("echo")),
+        )
+        .await;
+    assert_eq!(r.status(), 401, "the old secret stopped");
+    let r = gw
+        .call(
+            Method::POST,
+            "/api/generate",
+            Some(&new_key),
+            Some(generate("echo")),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+
+    let r = gw
+        .call(
+            Method::DELETE,
+            &format!("/admin/keys/{id}"),
+            Some(&root),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = gw
+        .call(
+            Method::POST,
+            "/api/generate",
+            Some(&new_key),
+            Some(generate("echo")),
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+    let body = json_body(r).await;
+    assert!(
+        body["error"].as_str().unwrap().contains("revoked"),
+        "{body}"
+    );
+
+    let r = gw
+        .call(
+            Method::POST,
+            "/admin/keys",
+            Some(&root),
+            Some(json!({"name": "x", "features": ["talk"]})),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(json_body(r).await.to_string().contains("unknown feature"));
+}
+
+#[tokio::test]
+async fn models_and_features_per_key() {
+    let gw = Gw::new("[auth]\nmode = \"api_keys\"");
+    let key = gw
+        .key(KeySpec {
+            name: "echo-only".into(),
+            models: Some(vec!["echo".into()]),
+            features: Some(vec![devassist_core::Feature::CodeCompletion]),
+            ..KeySpec::default()
+        })
+        .await;
+    let ok = gw
+        .call(
+            Method::POST,
+            "/api/generate",
+            Some(&key),
+            Some(generate("echo")),
+        )
+        .await;
+    assert_eq!(ok.status(), 200);
+    let alias = gw
+        .call(
+            Method::POST,
+            "/api/generate",
+            Some(&key),
+            Some(generate("e:1")),
+        )
+        .await;
+    assert_eq!(alias.status(), 200, "an alias of an allowed model");
+    let r = gw
+        .call(
+            Method::POST,
+            "/api/generate",
+            Some(&key),
+            Some(generate("other")),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let body = json_body(r).await;
+    let msg = body["error"].as_str().unwrap();
+    assert!(
+        msg.contains("may not use model `other`") && msg.contains("echo"),
+        "{msg}"
+    );
+
+    let chat = json!({"model": "echo", "messages": [{"role": "user", "content": "hi"}]});
+    let r = gw
+        .call(Method::POST, "/v1/chat/completions", Some(&key), Some(chat))
+        .await;
+    assert_eq!(r.status(), 403);
+    let body = json_body(r).await;
+    assert_eq!(body["error"]["type"], "permission_error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("chat feature"),
+        "{body}"
+    );
+
+    let r = gw
+        .call(
+            Method::POST,
+            "/v1/search/docs",
+            Some(&key),
+            Some(json!({"query": "x"})),
+        )
+        .await;
+    assert_eq!(r.status(), 403, "docs search is a feature too");
+}
+
+#[tokio::test]
+async fn limits_answer_429_with_retry_after_in_the_dialect() {
+    let gw = Gw::new("[auth]\nmode = \"api_keys\"");
+    let key = gw
+        .key(KeySpec {
+            name: "tight".into(),
+            rpm: Some(2),
+            ..KeySpec::default()
+        })
+        .await;
+    for _ in 0..2 {
+        let r = gw
+            .call(
+                Method::POST,
+                "/api/generate",
+                Some(&key),
+                Some(generate("echo")),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    let r = gw
+        .call(
+            Method::POST,
+            "/api/generate",
+            Some(&key),
+            Some(generate("echo")),
+        )
+        .await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "30");
+    let body = json_body(r).await;
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("2 requests per minute"),
+        "{body}"
+    );
+    let chat = json!({"model": "echo", "messages": [{"role": "user", "content": "hi"}]});
+    let r = gw
+        .call(Method::POST, "/v1/chat/completions", Some(&key), Some(chat))
+        .await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(json_body(r).await["error"]["type"], "rate_limit_error");
+}
+
+#[tokio::test]
+async fn a_streaming_answer_holds_its_place_until_it_ends() {
+    let gw = Gw::new("[auth]\nmode = \"api_keys\"");
+    let key = gw
+        .key(KeySpec {
+            name: "one-at-a-time".into(),
+            max_parallel: Some(1),
+            ..KeySpec::default()
+        })
+        .await;
+    let stream = json!({"model": "drip", "prompt": "x", "stream": true});
+    let first = gw
+        .call(
+            Method::POST,
+            "/api/generate",
+            Some(&key),
+            Some(stream.clone()),
+        )
+        .await;
+    assert_eq!(first.status(), 200);
+    let second = gw
+        .call(
+            Method::POST,
+            "/api/generate",
+            Some(&key),
+            Some(stream.clone()),
+        )
+        .await;
+    assert_eq!(second.status(), 429);
+    assert_eq!(second.headers()["retry-after"], "1");
+    // Reading the first answer to its end gives the place back.
+    first.into_body().collect().await.unwrap();
+    let third = gw
+        .call(Method::POST, "/api/generate", Some(&key), Some(stream))
+        .await;
+    assert_eq!(third.status(), 200);
+}
+
+#[tokio::test]
+async fn tokens_are_counted_from_the_answers_usage() {
+    let gw = Gw::new("[auth]\nmode = \"api_keys\"");
+    let key = gw
+        .key(KeySpec {
+            name: "budget".into(),
+            token_budget: Some(5),
+            budget_period_s: Some(3600),
+            ..KeySpec::default()
+        })
+        .await;
+    // The mock's answer uses more than 5 tokens (prompt + completion): the first passes,
+    // the next is over budget.
+    let r = gw
+        .call(
+            Method::POST,
+            "/api/generate",
+            Some(&key),
+            Some(generate("echo")),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let body = json_body(r).await;
+    let used = body["prompt_eval_count"].as_u64().unwrap() + body["eval_count"].as_u64().unwrap();
+    assert!(used > 5, "{body}");
+    let r = gw
+        .call(
+            Method::POST,
+            "/api/generate",
+            Some(&key),
+            Some(generate("echo")),
+        )
+        .await;
+    assert_eq!(r.status(), 429);
+    let after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3500..=3600).contains(&after), "{after}");
+}
+
+#[tokio::test]
+async fn status_hides_details_from_non_admins() {
+    let gw = Gw::new("[auth]\nallow_anonymous = true");
+    gw.call(Method::POST, "/api/generate", None, Some(generate("echo")))
+        .await;
+    let body = json_body(gw.call(Method::GET, "/status", None, None).await).await;
+    let mock = &body["backends"][0];
+    assert!(
+        mock.get("backend").is_none(),
+        "no prompts of others: {mock}"
+    );
+    let local = Gw::new("");
+    local
+        .call(Method::POST, "/api/generate", None, Some(generate("echo")))
+        .await;
+    let body = json_body(local.call(Method::GET, "/status", None, None).await).await;
+    assert!(
+        body["backends"][0]["backend"]["last_request"].is_object(),
+        "{body}"
+    );
+}
