@@ -192,7 +192,7 @@ def main():
         f"{args.conversations} two-turn conversations per mode, the billing line's nonce changing between turns. "
         "TTFT: request sent → first `content_block_delta`.",
         "",
-        "| volatile lines | system prompt (tokens, turn 1) | turn 1 TTFT (median) | turn 2 TTFT (median) | turn 1 / turn 2 |",
+        "| volatile lines | prompt tokens (turn 1) | turn 1 TTFT (median) | turn 2 TTFT (median) | turn 1 / turn 2 |",
         "|---|---|---|---|---|",
     ]
     for r in results:
