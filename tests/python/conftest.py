@@ -30,8 +30,10 @@ class Gateway:
         self.log = open(self.log_path, "w")
         full_env = dict(os.environ)
         full_env.setdefault("RUST_LOG", "info")
-        # Usage records go to the gateway's own temporary directory, not the user's.
-        full_env.setdefault("DEVASSIST_SERVER__DATA_DIR", self.dir.name)
+        # Usage records and keys go to the gateway's own temporary directory, not the
+        # user's, unless the test's config names one (the keys CLI then reads the same).
+        if "data_dir" not in config:
+            full_env.setdefault("DEVASSIST_SERVER__DATA_DIR", self.dir.name)
         full_env.update(env or {})
         self.proc = subprocess.Popen(
             [BIN, "serve", "--config", str(self.config_path), "--listen", "127.0.0.1:0"],
