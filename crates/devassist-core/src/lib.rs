@@ -17,5 +17,5 @@ pub use event::{Event, FinishReason, Timings, Usage};
 pub use feature::Feature;
 pub use request::{
     EmbedRequest, EmbedResponse, GenerateRequest, KeepAlive, Message, Prompt, ResponseFormat, Role,
-    Sampling, Task, ToolCall,
+    Sampling, Task, ToolCall, ToolChoice,
 };
