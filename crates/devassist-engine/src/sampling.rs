@@ -40,10 +40,6 @@ pub struct SamplingParams {
     pub ignore_eos: bool,
     /// A llama.cpp (GBNF) grammar every generated token must keep to: structured output.
     pub grammar: Option<String>,
-    /// The grammar allows an answer that is free text from its first character on (the
-    /// generic tool-call format: a call or text). Once the first token shows the answer is
-    /// text (it does not start with `{`), the rest is sampled without the grammar.
-    pub grammar_frees_text: bool,
 }
 
 impl Default for SamplingParams {
@@ -60,7 +56,6 @@ impl Default for SamplingParams {
             seed: None,
             ignore_eos: false,
             grammar: None,
-            grammar_frees_text: false,
         }
     }
 }
@@ -134,18 +129,6 @@ impl SamplingParams {
                 });
             }
         }
-        if self.grammar.is_some() && self.grammar_frees_text {
-            let free = Self {
-                grammar: None,
-                grammar_frees_text: false,
-                ..self.clone()
-            };
-            return Ok(Sampler::CallOrText {
-                grammar: self.chain(model, eog)?,
-                free: Box::new(free.sampler(model, eog, fast)?),
-                text: false,
-            });
-        }
         self.chain(model, eog).map(Sampler::Chain)
     }
 
@@ -217,13 +200,6 @@ pub(crate) enum Sampler {
     },
     /// llama.cpp's chain over the whole vocabulary (grammars, penalties, no top-k).
     Chain(LlamaSampler),
-    /// A grammar that allows either a structured answer or free text: `grammar` until the
-    /// first token shows the answer is text, `free` after that.
-    CallOrText {
-        grammar: LlamaSampler,
-        free: Box<Sampler>,
-        text: bool,
-    },
 }
 
 impl Sampler {
@@ -231,8 +207,6 @@ impl Sampler {
     pub(crate) fn sample(&mut self, ctx: &LlamaContext<'_>, idx: i32) -> LlamaToken {
         match self {
             Self::Chain(chain) => chain.sample(ctx, idx),
-            Self::CallOrText { free, text: true, .. } => free.sample(ctx, idx),
-            Self::CallOrText { grammar, .. } => grammar.sample(ctx, idx),
             Self::Greedy { banned } => LlamaToken(argmax(ctx.get_logits_ith(idx), banned)),
             Self::TopK {
                 k,
@@ -254,16 +228,6 @@ impl Sampler {
                 rest.accept(token);
                 token
             }
-        }
-    }
-}
-
-impl Sampler {
-    /// The text of the answer's first token: for a call-or-text grammar, text that does not
-    /// open a JSON object means the rest is free text.
-    pub(crate) fn first_piece(&mut self, piece: &[u8]) {
-        if let Self::CallOrText { text, .. } = self {
-            *text = piece.first() != Some(&b'{');
         }
     }
 }

@@ -23,8 +23,9 @@ pub enum Syntax {
     /// The whole answer is one JSON object `{"name": …, "parameters": {…}}`, possibly after
     /// `<|python_tag|>`: Llama 3.1–3.3, and the fallback for templates we do not recognise.
     Json,
-    /// The whole answer is `{"tool_calls": [{"name": …, "arguments": {…}}, …]}`: the generic
-    /// format ([`generic`]) for templates that take no tools. Never detected from a template.
+    /// The whole answer is `{"tool_calls": [{"name": …, "arguments": {…}}, …]}` or
+    /// `{"response": …}`: the generic format ([`generic`]) for templates that take no tools.
+    /// Never detected from a template.
     Generic,
 }
 
@@ -253,21 +254,34 @@ fn json_answer(text: &str, names: &[String], content: &mut String) -> Vec<ToolCa
     }
 }
 
-/// A whole answer `{"tool_calls": [call, …]}` whose calls all name offered tools; anything
-/// else (an answer cut short, the JSON a `response_format` asked for) is content, untouched.
+/// A whole answer `{"tool_calls": [call, …]}` whose calls all name offered tools, or a reply
+/// `{"response": …}` whose text (a string's value, other JSON as written) is the content;
+/// anything else (an answer cut short by `max_tokens`) is content, untouched.
 fn generic_answer(text: &str, names: &[String], content: &mut String) -> Vec<ToolCall> {
-    let calls = match serde_json::from_str::<Json>(text.trim()) {
-        Ok(Json::Object(mut answer)) => match answer.remove("tool_calls") {
-            Some(Json::Array(items)) => items
-                .into_iter()
-                .map(|item| call(item).filter(|c| names.contains(&c.name)))
-                .collect::<Option<Vec<ToolCall>>>(),
-            _ => None,
-        },
+    let mut answer = match serde_json::from_str::<Json>(text.trim()) {
+        Ok(Json::Object(answer)) => answer,
+        _ => {
+            content.push_str(text);
+            return Vec::new();
+        }
+    };
+    let calls = match answer.remove("tool_calls") {
+        Some(Json::Array(items)) => items
+            .into_iter()
+            .map(|item| call(item).filter(|c| names.contains(&c.name)))
+            .collect::<Option<Vec<ToolCall>>>(),
         _ => None,
     };
-    match calls {
-        Some(calls) if !calls.is_empty() => calls,
+    match (calls, answer.remove("response")) {
+        (Some(calls), _) if !calls.is_empty() => calls,
+        (_, Some(Json::String(reply))) if answer.is_empty() => {
+            content.push_str(&reply);
+            Vec::new()
+        }
+        (_, Some(reply)) if answer.is_empty() => {
+            content.push_str(&reply.to_string());
+            Vec::new()
+        }
         _ => {
             content.push_str(text);
             Vec::new()

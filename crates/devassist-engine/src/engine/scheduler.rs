@@ -352,9 +352,6 @@ impl<'m> Scheduler<'m> {
             return;
         }
         let piece = vocab.token_to_piece(tok, a.special, None);
-        if a.generated == 1 {
-            a.sampler.first_piece(&piece);
-        }
         let pushed = a.text.push(&piece);
         if !pushed.text.is_empty() && a.events.send(Event::Text(pushed.text)).is_err() {
             slot.active = None;

@@ -96,9 +96,6 @@ pub async fn handle(
                     .with_param("tools")
             })?;
             settings.sampling.grammar = Some(generic.grammar);
-            // Text needs the grammar only for its first token.
-            settings.sampling.grammar_frees_text =
-                !choice.forces_a_call() && response.is_none();
             let messages = rewrite_history(&req.messages, Some(&generic.instructions));
             let prompt = ready.template.render(&messages, None);
             (prompt, Some(ToolCalls::new(Syntax::Generic, names)))

@@ -78,7 +78,6 @@ impl GenParams {
             seed: self.seed.and_then(|s| u32::try_from(s).ok()),
             ignore_eos: self.ignore_eos,
             grammar: response_grammar(self.response_format.as_ref())?,
-            grammar_frees_text: false,
         };
         sampling.validate().map_err(ApiError::bad_request)?;
         let max = self

@@ -1,9 +1,9 @@
 //! The generic tool-call format, for models whose own chat template takes no tools (the
-//! default SmolLM2 among them), after llama-server's generic format: the tools are described
-//! in the system prompt, and a grammar holds the answer to either plain text or one JSON
-//! object `{"tool_calls": [{"name": …, "arguments": {…}}, …]}` whose `name` is an offered tool
-//! and whose `arguments` match that tool's JSON schema. [`super::Syntax::Generic`] parses the
-//! answer back into calls.
+//! default SmolLM2 among them), llama-server's generic format: the tools are described in the
+//! system prompt, and a grammar holds the answer to one JSON object, either
+//! `{"tool_calls": [{"name": …, "arguments": {…}}, …]}` whose `name` is an offered tool and
+//! whose `arguments` match that tool's JSON schema, or `{"response": "…"}` with the text of a
+//! reply. [`super::Syntax::Generic`] parses the answer back into calls or text.
 //!
 //! This module owns the prompt text, the call's JSON schema and its grammar (converted by
 //! llama.cpp's own JSON-schema converter, as `response_format` is), and the rewriting of
@@ -18,11 +18,6 @@ const ONE: [&str; 2] = ["items", "additionalProperties"];
 /// Keywords whose value is a list of subschemas.
 const LIST: [&str; 4] = ["anyOf", "oneOf", "allOf", "prefixItems"];
 
-/// The grammar rule names we add to llama.cpp's output (its own names come from property
-/// names and never carry this prefix unless a schema spells it out).
-const CALL_RULE: &str = "devassist-call";
-const TEXT_RULE: &str = "devassist-text";
-
 /// The system-prompt text and the grammar for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Generic {
@@ -35,8 +30,8 @@ pub struct Generic {
 impl Generic {
     /// For `tools` (in OpenAI's shape, already narrowed by the tool choice): `forced` makes
     /// the answer a call, `parallel` allows several calls in one answer, `response` (a
-    /// `response_format` schema) replaces plain text as the other answer. Fails only when
-    /// llama.cpp cannot convert even the fallback schema.
+    /// `response_format` schema) is the schema of a reply's `response` (a string without
+    /// one). Fails only when llama.cpp cannot convert even the fallback schema.
     pub fn new(
         tools: &[Json],
         forced: bool,
@@ -51,9 +46,14 @@ impl Generic {
 }
 
 /// What the model is told: each tool as one line of JSON (name, description, the JSON schema
-/// of its arguments), then the answer's form.
+/// of its arguments), then the answer's form. The wording is the one SmolLM2-135M follows
+/// best (tested against others: a tiny model answers in prose unless told it is a function
+/// calling model).
 pub fn instructions(tools: &[Json], forced: bool, parallel: bool) -> String {
-    let mut out = String::from("You can call these tools:\n");
+    let mut out = String::from(
+        "You are a function calling AI model. You may call one or more functions to assist \
+         with the user query. Here are the available tools:\n",
+    );
     for tool in tools {
         let function = tool.get("function").unwrap_or(tool);
         let description = function
@@ -70,21 +70,17 @@ pub fn instructions(tools: &[Json], forced: bool, parallel: bool) -> String {
             json!(tool_name(tool).unwrap_or_default())
         ));
     }
-    let example = tools.first().and_then(tool_name).unwrap_or("tool_name");
-    out.push_str(if forced {
-        "\nAnswer with a tool call, as a JSON object and nothing else:\n"
-    } else {
-        "\nTo call a tool, answer with a JSON object and nothing else:\n"
-    });
-    out.push_str(&format!(
-        "{{\"tool_calls\": [{{\"name\": {}, \"arguments\": {{…}}}}]}}\n",
-        json!(example)
-    ));
+    out.push_str(
+        "For a function call return a JSON object: {\"tool_calls\": [{\"name\": <function-name>, \"arguments\": <args-dict>}]}\n",
+    );
     if parallel {
         out.push_str("The list may hold several calls.\n");
     }
     if !forced {
-        out.push_str("If no tool is needed, answer in plain text.\n");
+        out.push_str(
+            "Respond in JSON format, either with `tool_calls` (a request to call tools) or with \
+             `response` (a reply to the user's request): {\"response\": \"<your reply>\"}\n",
+        );
     }
     out
 }
@@ -217,8 +213,8 @@ fn convert(schema: &Json) -> Result<String, String> {
     llama_cpp_2::json_schema_to_grammar(&schema.to_string()).map_err(|e| e.to_string())
 }
 
-/// The answer's grammar: a call, or (unless `forced`) plain text that does not start with
-/// `{` or a blank, or the `response` schema's JSON instead of plain text.
+/// The answer's grammar: a call, or (unless `forced`) a reply `{"response": …}` whose value
+/// is a string or, with a `response_format`, that format's JSON.
 pub fn grammar(
     tools: &[Json],
     forced: bool,
@@ -228,26 +224,27 @@ pub fn grammar(
     let build = |tools: &[Json]| {
         let mut defs = Map::new();
         let calls = call_schema(tools, parallel, &mut defs);
-        let (mut schema, extra) = match (forced, response) {
-            (false, Some(response)) => {
-                let response = hoist(response, "response-", &mut defs);
-                (format!(r#"{{"anyOf":[{calls},{response}]"#), ",")
-            }
-            _ => {
-                // Reopen the object to add `$defs` to it.
-                let mut calls = calls;
-                calls.pop();
-                (calls, ",")
-            }
+        let mut schema = if forced {
+            // Reopen the object to add `$defs` to it.
+            let mut calls = calls;
+            calls.pop();
+            calls
+        } else {
+            let reply = match response {
+                Some(response) => hoist(response, "response-", &mut defs),
+                None => json!({"type": "string"}),
+            };
+            format!(
+                r#"{{"anyOf":[{calls},{{"type":"object","properties":{{"response":{reply}}},"required":["response"]}}]"#
+            )
         };
         if !defs.is_empty() {
-            schema.push_str(extra);
-            schema.push_str(&format!(r#""$defs":{}"#, Json::Object(defs)));
+            schema.push_str(&format!(r#","$defs":{}"#, Json::Object(defs)));
         }
         schema.push('}');
         llama_cpp_2::json_schema_to_grammar(&schema).map_err(|e| e.to_string())
     };
-    let converted = build(tools).or_else(|_| {
+    build(tools).or_else(|_| {
         // A reference that does not resolve, or a mix the converter rejects: every tool's
         // arguments become any JSON object.
         let loose: Vec<Json> = tools
@@ -261,31 +258,7 @@ pub fn grammar(
             })
             .collect();
         build(&loose)
-    })?;
-    if forced || response.is_some() {
-        return Ok(converted);
-    }
-    Ok(with_free_text(&converted))
-}
-
-/// llama.cpp's grammar for the call, its root renamed, as one alternative of a new root whose
-/// other alternative is text.
-fn with_free_text(call: &str) -> String {
-    let mut out = format!(
-        "root ::= {CALL_RULE} | {TEXT_RULE}\n{TEXT_RULE} ::= [^{{ \\t\\r\\n] .*\n"
-    );
-    for line in call.lines() {
-        match line.strip_prefix("root ::= ") {
-            Some(body) => {
-                out.push_str(CALL_RULE);
-                out.push_str(" ::= ");
-                out.push_str(body);
-            }
-            None => out.push_str(line),
-        }
-        out.push('\n');
-    }
-    out
+    })
 }
 
 /// Earlier turns in terms a template without tools renders: an assistant's calls become its

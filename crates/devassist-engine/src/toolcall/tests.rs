@@ -173,7 +173,7 @@ fn generic_answers_that_are_not_calls_stay_content() {
         r#"{"tool_calls": [{"name": "get_weather", "arguments": {"ci"#,
         // A tool that was not offered.
         r#"{"tool_calls": [{"name": "rm_rf", "arguments": {}}]}"#,
-        // The JSON a response_format asked for.
+        // Neither a call nor a reply.
         r#"{"answer": 42}"#,
         // No calls at all.
         r#"{"tool_calls": []}"#,
@@ -182,4 +182,17 @@ fn generic_answers_that_are_not_calls_stay_content() {
         assert!(calls.is_empty(), "{text}");
         assert_eq!(format!("{streamed}{rest}"), text);
     }
+}
+
+#[test]
+fn a_generic_reply_is_content() {
+    let (streamed, rest, calls) = run(
+        Syntax::Generic,
+        &["{\"response\": \"It is ", "sunny.\\nBye\"}"],
+    );
+    assert!(calls.is_empty());
+    assert_eq!(format!("{streamed}{rest}"), "It is sunny.\nBye");
+    // With a response_format the reply is that JSON, as written.
+    let (_, rest, _) = run(Syntax::Generic, &[r#"{"response": {"answer": 42}}"#]);
+    assert_eq!(rest, r#"{"answer":42}"#);
 }

@@ -66,37 +66,31 @@ fn the_call_schema_names_each_tool_and_keeps_its_arguments_schema() {
 }
 
 #[test]
-fn the_grammar_is_a_call_or_free_text() -> Result<(), String> {
+fn the_grammar_is_a_call_or_a_reply() -> Result<(), String> {
     let g = grammar(&[weather_tool()], false, true, None)?;
     let names = rules(&g);
-    assert_eq!(names[0], "root");
     assert_eq!(names.iter().filter(|n| **n == "root").count(), 1, "{g}");
-    assert!(g.starts_with("root ::= devassist-call | devassist-text\n"), "{g}");
-    assert!(names.contains(&"devassist-call"), "{g}");
-    assert!(g.contains("devassist-text ::= [^{ \\t\\r\\n] .*"), "{g}");
-    // The tool's name and the enum's values are literals of the grammar.
+    // The tool's name, the enum's values and both keys are literals of the grammar.
     assert!(g.contains("get_weather"), "{g}");
     assert!(g.contains("celsius") && g.contains("fahrenheit"), "{g}");
-    assert!(g.contains("tool_calls"), "{g}");
+    assert!(g.contains("tool_calls") && g.contains("response"), "{g}");
     Ok(())
 }
 
 #[test]
-fn a_forced_call_allows_no_text() -> Result<(), String> {
+fn a_forced_call_allows_no_reply() -> Result<(), String> {
     let g = grammar(&[weather_tool()], true, false, None)?;
-    assert!(!g.contains("devassist-text"), "{g}");
     assert!(g.lines().any(|l| l.starts_with("root ::= ")), "{g}");
-    assert!(g.contains("tool_calls"), "{g}");
+    assert!(g.contains("tool_calls") && !g.contains("response"), "{g}");
     Ok(())
 }
 
 #[test]
-fn a_response_format_replaces_free_text() -> Result<(), String> {
+fn a_response_format_is_the_replys_schema() -> Result<(), String> {
     let response = json!({"type": "object", "properties": {"answer": {"type": "integer"}},
                           "required": ["answer"]});
     let g = grammar(&[weather_tool()], false, false, Some(&response))?;
-    assert!(!g.contains("devassist-text"), "{g}");
-    assert!(g.contains("answer") && g.contains("tool_calls"), "{g}");
+    assert!(g.contains("answer") && g.contains("tool_calls") && g.contains("response"), "{g}");
     Ok(())
 }
 
@@ -194,10 +188,10 @@ fn instructions_describe_the_tools_and_the_answer() {
     assert!(text.contains(r#"{"name": "get_weather", "description""#), "{text}");
     assert!(text.contains("Current weather in a city"), "{text}");
     assert!(text.contains(r#""enum":["celsius","fahrenheit"]"#), "{text}");
-    assert!(text.contains(r#"{"tool_calls": [{"name": "get_weather""#), "{text}");
-    assert!(text.contains("plain text") && text.contains("several"), "{text}");
+    assert!(text.contains(r#"{"tool_calls": [{"name": <function-name>"#), "{text}");
+    assert!(text.contains(r#"{"response": "#) && text.contains("several"), "{text}");
     let forced = instructions(&[weather_tool()], true, false);
-    assert!(!forced.contains("plain text") && !forced.contains("several"), "{forced}");
+    assert!(!forced.contains("response") && !forced.contains("several"), "{forced}");
 }
 
 #[test]
