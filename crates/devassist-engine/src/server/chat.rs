@@ -24,7 +24,7 @@ pub struct ChatRequest {
     /// `"auto"` (default), `"none"`, `"required"` or a named function.
     #[serde(default)]
     tool_choice: Option<Json>,
-    /// `false`: at most one call per answer (generic format only).
+    /// Several calls in one answer (generic format: only when `true`).
     #[serde(default)]
     parallel_tool_calls: Option<bool>,
     #[serde(default)]
@@ -73,7 +73,9 @@ pub async fn handle(
         // The template takes tools: it shows them in its own words and the answer is parsed
         // in its syntax.
         Some(syntax) => {
-            let prompt = ready.template.render(&req.messages, Some(offered.as_slice()));
+            let prompt = ready
+                .template
+                .render(&req.messages, Some(offered.as_slice()));
             let calls = (!offered.is_empty()).then(|| ToolCalls::new(syntax, names));
             (prompt, calls)
         }
@@ -88,7 +90,9 @@ pub async fn handle(
             let generic = Generic::new(
                 &offered,
                 choice.forces_a_call(),
-                req.parallel_tool_calls != Some(false),
+                // One call per answer unless asked for more: small models, left free to
+                // add calls, repeat one until the token limit (docs/engine.md).
+                req.parallel_tool_calls == Some(true),
                 response.as_ref(),
             )
             .map_err(|e| {

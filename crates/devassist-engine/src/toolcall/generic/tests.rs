@@ -41,7 +41,10 @@ fn the_call_schema_names_each_tool_and_keeps_its_arguments_schema() {
     let list = &schema["properties"]["tool_calls"];
     assert_eq!(list["minItems"], 1);
     assert_eq!(list["maxItems"], 1);
-    assert_eq!(list["items"]["properties"]["name"], json!({"const": "get_weather"}));
+    assert_eq!(
+        list["items"]["properties"]["name"],
+        json!({"const": "get_weather"})
+    );
     assert_eq!(
         list["items"]["properties"]["arguments"],
         weather_tool()["function"]["parameters"]
@@ -52,10 +55,16 @@ fn the_call_schema_names_each_tool_and_keeps_its_arguments_schema() {
     let (two, _) = schema_of(&[weather_tool(), tool("now", json!({}))], true, &mut defs);
     let list = &two["properties"]["tool_calls"];
     assert!(list.get("maxItems").is_none(), "parallel calls allowed");
-    let items = list["items"]["anyOf"].as_array().cloned().unwrap_or_default();
+    let items = list["items"]["anyOf"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(items.len(), 2);
     // A tool without a typed schema still takes an object.
-    assert_eq!(items[1]["properties"]["arguments"], json!({"type": "object"}));
+    assert_eq!(
+        items[1]["properties"]["arguments"],
+        json!({"type": "object"})
+    );
     // No parameters at all: only `{}`.
     let bare = json!({"type": "function", "function": {"name": "ping"}});
     let (schema, _) = schema_of(&[bare], false, &mut defs);
@@ -90,7 +99,10 @@ fn a_response_format_is_the_replys_schema() -> Result<(), String> {
     let response = json!({"type": "object", "properties": {"answer": {"type": "integer"}},
                           "required": ["answer"]});
     let g = grammar(&[weather_tool()], false, false, Some(&response))?;
-    assert!(g.contains("answer") && g.contains("tool_calls") && g.contains("response"), "{g}");
+    assert!(
+        g.contains("answer") && g.contains("tool_calls") && g.contains("response"),
+        "{g}"
+    );
     Ok(())
 }
 
@@ -162,15 +174,17 @@ fn local_definitions_move_to_the_top_and_still_resolve() -> Result<(), String> {
     assert_eq!(defs.get("t0-Point"), Some(&point));
     assert_eq!(defs.get("t1-Point"), Some(&json!({"type": "string"})));
     let args = &schema["properties"]["tool_calls"]["items"]["anyOf"][0]["properties"]["arguments"];
-    assert_eq!(args["properties"]["at"], json!({"$ref": "#/$defs/t0-Point"}));
+    assert_eq!(
+        args["properties"]["at"],
+        json!({"$ref": "#/$defs/t0-Point"})
+    );
     let g = grammar(&[a, b], false, false, None)?;
     assert!(g.contains("draw") && g.contains("move"), "{g}");
     Ok(())
 }
 
 #[test]
-fn a_reference_that_does_not_resolve_loosens_the_arguments_to_any_object() -> Result<(), String>
-{
+fn a_reference_that_does_not_resolve_loosens_the_arguments_to_any_object() -> Result<(), String> {
     let broken = tool(
         "broken",
         json!({"type": "object", "properties": {"p": {"$ref": "#/$defs/Missing"}}}),
@@ -185,13 +199,28 @@ fn a_reference_that_does_not_resolve_loosens_the_arguments_to_any_object() -> Re
 #[test]
 fn instructions_describe_the_tools_and_the_answer() {
     let text = instructions(&[weather_tool()], false, true);
-    assert!(text.contains(r#"{"name": "get_weather", "description""#), "{text}");
+    assert!(
+        text.contains(r#"{"name": "get_weather", "description""#),
+        "{text}"
+    );
     assert!(text.contains("Current weather in a city"), "{text}");
-    assert!(text.contains(r#""enum":["celsius","fahrenheit"]"#), "{text}");
-    assert!(text.contains(r#"{"tool_calls": [{"name": <function-name>"#), "{text}");
-    assert!(text.contains(r#"{"response": "#) && text.contains("several"), "{text}");
+    assert!(
+        text.contains(r#""enum":["celsius","fahrenheit"]"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"{"tool_calls": [{"name": <function-name>"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"{"response": "#) && text.contains("several"),
+        "{text}"
+    );
     let forced = instructions(&[weather_tool()], true, false);
-    assert!(!forced.contains("response") && !forced.contains("several"), "{forced}");
+    assert!(
+        !forced.contains("response") && !forced.contains("several"),
+        "{forced}"
+    );
 }
 
 #[test]
@@ -207,7 +236,10 @@ fn earlier_tool_turns_become_text() {
     ];
     let out = rewrite_history(&messages, Some("TOOLS"));
     assert_eq!(out.len(), 5);
-    assert_eq!(out[0], json!({"role": "system", "content": "Be brief.\n\nTOOLS"}));
+    assert_eq!(
+        out[0],
+        json!({"role": "system", "content": "Be brief.\n\nTOOLS"})
+    );
     assert_eq!(out[1], messages[1]);
     assert_eq!(
         out[2],
@@ -215,7 +247,8 @@ fn earlier_tool_turns_become_text() {
                "content": r#"{"tool_calls": [{"name": "get_weather", "arguments": {"city":"Oslo"}}]}"#})
     );
     assert_eq!(out[3]["role"], "user");
-    let response: Json = serde_json::from_str(out[3]["content"].as_str().unwrap_or("")).unwrap_or_default();
+    let response: Json =
+        serde_json::from_str(out[3]["content"].as_str().unwrap_or("")).unwrap_or_default();
     assert_eq!(
         response,
         json!({"tool_response": {"name": "get_weather", "content": {"temp": 3}}})
