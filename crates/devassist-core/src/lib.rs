@@ -21,5 +21,5 @@ pub use facts::{Facts, Principal, RequestFacts};
 pub use feature::Feature;
 pub use request::{
     EmbedRequest, EmbedResponse, GenerateRequest, KeepAlive, Message, Prompt, ResponseFormat, Role,
-    Sampling, Task, ToolCall,
+    Sampling, Task, ToolCall, ToolChoice,
 };

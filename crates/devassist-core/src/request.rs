@@ -144,6 +144,21 @@ pub enum ResponseFormat {
     JsonSchema(Value),
 }
 
+/// Which of the offered tools the model may or must call: OpenAI's `tool_choice` (Anthropic's
+/// `auto`/`any`/`tool`/`none` map onto it). Backends that cannot force a call send `Auto`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ToolChoice {
+    /// The model decides (every API's default).
+    #[default]
+    Auto,
+    /// No call: the tools are context only (backends may leave them out).
+    None,
+    /// At least one call, to any offered tool.
+    Required,
+    /// A call to the tool of this name.
+    Function(String),
+}
+
 /// How long a backend should keep the model loaded after this request (Ollama `keep_alive`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeepAlive {
@@ -184,6 +199,10 @@ pub struct GenerateRequest {
     pub stream: bool,
     /// What the gateway's prompt stage does before the request leaves (backends ignore it).
     pub task: Task,
+    /// Which tools a chat's answer may or must call.
+    pub tool_choice: ToolChoice,
+    /// `Some(false)`: at most one call per answer; `None`: the upstream's default.
+    pub parallel_tool_calls: Option<bool>,
 }
 
 /// What the gateway makes of a request's prompt before sending it, and how it cleans the
@@ -224,6 +243,8 @@ impl GenerateRequest {
             context: None,
             stream: true,
             task: Task::AsIs,
+            tool_choice: ToolChoice::Auto,
+            parallel_tool_calls: None,
         }
     }
 }

@@ -5,6 +5,9 @@
 //!
 //! Nothing is lost: a block that does not parse as a call stays in the content as written.
 
+pub mod choice;
+pub mod generic;
+
 use serde_json::Value as Json;
 
 /// How a model family writes tool calls. Chosen from the chat template's source.
@@ -20,6 +23,10 @@ pub enum Syntax {
     /// The whole answer is one JSON object `{"name": …, "parameters": {…}}`, possibly after
     /// `<|python_tag|>`: Llama 3.1–3.3, and the fallback for templates we do not recognise.
     Json,
+    /// The whole answer is `{"tool_calls": [{"name": …, "arguments": {…}}, …]}` or
+    /// `{"response": …}`: the generic format ([`generic`]) for templates that take no tools.
+    /// Never detected from a template.
+    Generic,
 }
 
 const HERMES_OPEN: &str = "<tool_call>";
@@ -52,7 +59,7 @@ impl Syntax {
         match self {
             Self::Hermes => Some(HERMES_OPEN),
             Self::Mistral => Some(MISTRAL_OPEN),
-            Self::Json => None,
+            Self::Json | Self::Generic => None,
         }
     }
 }
@@ -145,6 +152,7 @@ impl ToolCalls {
             Syntax::Hermes => hermes(&captured, &mut content),
             Syntax::Mistral => mistral(&captured, &mut content),
             Syntax::Json => json_answer(&captured, &self.names, &mut content),
+            Syntax::Generic => generic_answer(&captured, &self.names, &mut content),
         };
         (content, calls)
     }
@@ -239,6 +247,41 @@ fn json_answer(text: &str, names: &[String], content: &mut String) -> Vec<ToolCa
         .collect();
     match calls {
         Some(calls) if !calls.is_empty() => calls,
+        _ => {
+            content.push_str(text);
+            Vec::new()
+        }
+    }
+}
+
+/// A whole answer `{"tool_calls": [call, …]}` whose calls all name offered tools, or a reply
+/// `{"response": …}` whose text (a string's value, other JSON as written) is the content;
+/// anything else (an answer cut short by `max_tokens`) is content, untouched.
+fn generic_answer(text: &str, names: &[String], content: &mut String) -> Vec<ToolCall> {
+    let mut answer = match serde_json::from_str::<Json>(text.trim()) {
+        Ok(Json::Object(answer)) => answer,
+        _ => {
+            content.push_str(text);
+            return Vec::new();
+        }
+    };
+    let calls = match answer.remove("tool_calls") {
+        Some(Json::Array(items)) => items
+            .into_iter()
+            .map(|item| call(item).filter(|c| names.contains(&c.name)))
+            .collect::<Option<Vec<ToolCall>>>(),
+        _ => None,
+    };
+    match (calls, answer.remove("response")) {
+        (Some(calls), _) if !calls.is_empty() => calls,
+        (_, Some(Json::String(reply))) if answer.is_empty() => {
+            content.push_str(&reply);
+            Vec::new()
+        }
+        (_, Some(reply)) if answer.is_empty() => {
+            content.push_str(&reply.to_string());
+            Vec::new()
+        }
         _ => {
             content.push_str(text);
             Vec::new()

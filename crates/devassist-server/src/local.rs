@@ -23,20 +23,16 @@ pub struct EngineCommand {
     pub program: PathBuf,
 }
 
+/// What a local model can do. Every chat model the engine serves takes tools: in the format
+/// its template teaches, or else in the engine's generic format (docs/engine.md, "Tool
+/// calls"). Ollama's order: `completion`, `tools`, `insert`.
 pub fn capabilities(meta: &ModelMeta) -> Vec<Capability> {
     if meta.is_embedding {
         return vec![Capability::Embedding];
     }
-    let mut caps = vec![Capability::Completion];
+    let mut caps = vec![Capability::Completion, Capability::Tools];
     if meta.fim.is_some() {
         caps.push(Capability::Insert);
-    }
-    if meta
-        .chat_template
-        .as_deref()
-        .is_some_and(|t| t.contains("tools"))
-    {
-        caps.push(Capability::Tools);
     }
     caps
 }

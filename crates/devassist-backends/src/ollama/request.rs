@@ -4,7 +4,9 @@
 //!
 //! Pure functions: no I/O, snapshot-tested in `tests/request.rs`.
 
-use devassist_core::{EmbedRequest, GenerateRequest, Message, Prompt, ResponseFormat, Sampling};
+use devassist_core::{
+    EmbedRequest, GenerateRequest, Message, Prompt, ResponseFormat, Sampling, ToolChoice,
+};
 use serde_json::{Map, Value, json};
 
 /// The upstream route a generation goes to.
@@ -30,7 +32,8 @@ pub(crate) fn generate_body(req: &GenerateRequest) -> (Endpoint, Value) {
         Prompt::Chat { messages, tools } => {
             let messages: Vec<Value> = messages.iter().map(message).collect();
             body.insert("messages".into(), Value::Array(messages));
-            if !tools.is_empty() {
+            // Ollama has no `tool_choice`: "none" is met by not offering the tools.
+            if !tools.is_empty() && req.tool_choice != ToolChoice::None {
                 body.insert("tools".into(), Value::Array(tools.clone()));
             }
             Endpoint::Chat

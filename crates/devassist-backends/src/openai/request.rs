@@ -4,6 +4,7 @@
 
 use devassist_core::{
     EmbedRequest, GenerateRequest, Message, Prompt, ResponseFormat, Role, Sampling, ToolCall,
+    ToolChoice,
 };
 use serde_json::{Map, Value, json};
 
@@ -35,6 +36,12 @@ pub(crate) fn generate_body(req: &GenerateRequest) -> (Endpoint, Value) {
             body.insert("messages".into(), Value::Array(messages));
             if !tools.is_empty() {
                 body.insert("tools".into(), Value::Array(tools.clone()));
+                if let Some(choice) = tool_choice(&req.tool_choice) {
+                    body.insert("tool_choice".into(), choice);
+                }
+                if let Some(parallel) = req.parallel_tool_calls {
+                    body.insert("parallel_tool_calls".into(), json!(parallel));
+                }
             }
             Endpoint::Chat
         }
@@ -120,6 +127,16 @@ fn message(m: &Message) -> Value {
         obj.insert("tool_call_id".into(), json!(id));
     }
     Value::Object(obj)
+}
+
+/// OpenAI's `tool_choice`; `auto`, the default, is left out.
+fn tool_choice(choice: &ToolChoice) -> Option<Value> {
+    match choice {
+        ToolChoice::Auto => None,
+        ToolChoice::None => Some(json!("none")),
+        ToolChoice::Required => Some(json!("required")),
+        ToolChoice::Function(name) => Some(json!({"type": "function", "function": {"name": name}})),
+    }
 }
 
 fn tool_call(call: &ToolCall) -> Value {

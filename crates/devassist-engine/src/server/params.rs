@@ -111,30 +111,40 @@ impl GenParams {
 /// `json_schema` → that schema (llama.cpp's converter: types, properties and `required`,
 /// enums, arrays, string patterns, …); `text` or none → no constraint.
 fn response_grammar(format: Option<&Json>) -> Result<Option<String>, ApiError> {
+    let Some(schema) = response_schema(format)? else {
+        return Ok(None);
+    };
+    llama_cpp_2::json_schema_to_grammar(&schema.to_string())
+        .map(Some)
+        .map_err(|e| {
+            ApiError::bad_request(format!("cannot turn this JSON schema into a grammar: {e}"))
+                .with_param("response_format")
+        })
+}
+
+/// The JSON schema a `response_format` asks for (`{"type": "object"}` for `json_object`);
+/// `None` for `text` or none.
+pub fn response_schema(format: Option<&Json>) -> Result<Option<Json>, ApiError> {
     let Some(format) = format.filter(|f| !f.is_null()) else {
         return Ok(None);
     };
     let bad = |message: String| ApiError::bad_request(message).with_param("response_format");
-    let schema = match format.get("type").and_then(Json::as_str) {
-        Some("text") => return Ok(None),
-        Some("json_object") => serde_json::json!({"type": "object"}),
+    match format.get("type").and_then(Json::as_str) {
+        Some("text") => Ok(None),
+        Some("json_object") => Ok(Some(serde_json::json!({"type": "object"}))),
         Some("json_schema") => format
             .pointer("/json_schema/schema")
             .filter(|s| s.is_object() || s.is_boolean())
             .cloned()
+            .map(Some)
             .ok_or_else(|| {
                 bad("'response_format.json_schema.schema' must be a JSON schema object".to_owned())
-            })?,
-        Some(other) => {
-            return Err(bad(format!(
-                "Invalid value: '{other}'. Supported values are: 'json_object', 'json_schema', and 'text'."
-            )));
-        }
-        None => return Err(bad("'response_format.type' is required".to_owned())),
-    };
-    llama_cpp_2::json_schema_to_grammar(&schema.to_string())
-        .map(Some)
-        .map_err(|e| bad(format!("cannot turn this JSON schema into a grammar: {e}")))
+            }),
+        Some(other) => Err(bad(format!(
+            "Invalid value: '{other}'. Supported values are: 'json_object', 'json_schema', and 'text'."
+        ))),
+        None => Err(bad("'response_format.type' is required".to_owned())),
+    }
 }
 
 /// Make the prompt fit a slot of `n_ctx` tokens with room for at least one generated token.

@@ -137,3 +137,62 @@ fn multibyte_text_before_a_marker_is_split_on_char_boundaries() {
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].arguments, "{}");
 }
+
+#[test]
+fn generic_calls_are_parsed_and_text_streams() {
+    let pieces = [
+        " {\"tool_calls\": [{\"name\": \"get_weather\", ",
+        "\"arguments\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}, ",
+        "{\"name\": \"search\", \"arguments\": {}}]}",
+    ];
+    let (streamed, rest, calls) = run(Syntax::Generic, &pieces);
+    assert_eq!(streamed, "");
+    assert_eq!(rest, "");
+    assert_eq!(
+        calls,
+        vec![
+            weather(r#"{"city":"Paris","unit":"celsius"}"#),
+            ToolCall {
+                name: "search".to_owned(),
+                arguments: "{}".to_owned()
+            }
+        ]
+    );
+    // Plain text is content as soon as its first character shows it is not a call.
+    let mut parser = ToolCalls::new(Syntax::Generic, names());
+    assert_eq!(parser.push("\n"), "");
+    assert_eq!(parser.push("It is"), "\nIt is");
+    assert_eq!(parser.push(" sunny {not a call}"), " sunny {not a call}");
+    assert_eq!(parser.finish(), (String::new(), Vec::new()));
+}
+
+#[test]
+fn generic_answers_that_are_not_calls_stay_content() {
+    for text in [
+        // Cut short by max_tokens.
+        r#"{"tool_calls": [{"name": "get_weather", "arguments": {"ci"#,
+        // A tool that was not offered.
+        r#"{"tool_calls": [{"name": "rm_rf", "arguments": {}}]}"#,
+        // Neither a call nor a reply.
+        r#"{"answer": 42}"#,
+        // No calls at all.
+        r#"{"tool_calls": []}"#,
+    ] {
+        let (streamed, rest, calls) = run(Syntax::Generic, &[text]);
+        assert!(calls.is_empty(), "{text}");
+        assert_eq!(format!("{streamed}{rest}"), text);
+    }
+}
+
+#[test]
+fn a_generic_reply_is_content() {
+    let (streamed, rest, calls) = run(
+        Syntax::Generic,
+        &["{\"response\": \"It is ", "sunny.\\nBye\"}"],
+    );
+    assert!(calls.is_empty());
+    assert_eq!(format!("{streamed}{rest}"), "It is sunny.\nBye");
+    // With a response_format the reply is that JSON, as written.
+    let (_, rest, _) = run(Syntax::Generic, &[r#"{"response": {"answer": 42}}"#]);
+    assert_eq!(rest, r#"{"answer":42}"#);
+}

@@ -11,7 +11,9 @@
 use crate::config::Capability;
 use crate::router::ModelEntry;
 use crate::state::Gateway;
-use devassist_core::{ErrorKind, Feature, GatewayError, GenerateRequest, Origin, Prompt};
+use devassist_core::{
+    ErrorKind, Feature, GatewayError, GenerateRequest, Origin, Prompt, ToolChoice,
+};
 use std::sync::Arc;
 
 /// What the client said about the model it wants.
@@ -98,7 +100,12 @@ pub fn check_capabilities(
             suffix.as_deref().is_some_and(|s| !s.is_empty()),
             false,
         ),
-        Prompt::Chat { tools, .. } => ("chat", false, !tools.is_empty()),
+        // Tools the request forbids calling need no tool support.
+        Prompt::Chat { tools, .. } => (
+            "chat",
+            false,
+            !tools.is_empty() && req.tool_choice != ToolChoice::None,
+        ),
     };
     if !route.has(Capability::Completion) {
         return Err(GatewayError::bad_request(format!(

@@ -3,6 +3,7 @@
 use super::super::request::{Endpoint, embed_body, generate_body};
 use devassist_core::{
     EmbedRequest, GenerateRequest, KeepAlive, Message, Prompt, ResponseFormat, Role, ToolCall,
+    ToolChoice,
 };
 use serde_json::{Map, json};
 use std::time::Duration;
@@ -117,4 +118,18 @@ fn embed_body_with_options() {
         json!({"model": "all-minilm", "input": ["a"], "truncate": false, "keep_alive": 0,
                "options": {"num_ctx": 512}})
     );
+}
+
+#[test]
+fn tool_choice_none_leaves_the_tools_out() {
+    let mut req = GenerateRequest::new(
+        "llama3.1",
+        Prompt::Chat {
+            messages: vec![Message::new(Role::User, "Weather?")],
+            tools: vec![json!({"type": "function", "function": {"name": "get_weather"}})],
+        },
+    );
+    assert!(generate_body(&req).1.get("tools").is_some());
+    req.tool_choice = ToolChoice::None;
+    assert!(generate_body(&req).1.get("tools").is_none());
 }

@@ -3,6 +3,7 @@
 use super::super::request::{Endpoint, embed_body, generate_body};
 use devassist_core::{
     EmbedRequest, GenerateRequest, KeepAlive, Message, Prompt, ResponseFormat, Role, ToolCall,
+    ToolChoice,
 };
 use serde_json::{Map, json};
 use std::time::Duration;
@@ -190,4 +191,37 @@ fn embeddings_body() {
         embed_body(&req),
         json!({"model": "bge-m3", "input": ["a", "b c"], "encoding_format": "float", "dimensions": 256})
     );
+}
+
+#[test]
+fn tool_choice_and_parallel_calls_go_with_the_tools() {
+    let tools = vec![json!({"type": "function", "function": {"name": "get_weather"}})];
+    let chat = |tools: Vec<serde_json::Value>| {
+        GenerateRequest::new(
+            "m",
+            Prompt::Chat {
+                messages: vec![Message::new(Role::User, "Weather?")],
+                tools,
+            },
+        )
+    };
+    let mut req = chat(tools.clone());
+    let (_, body) = generate_body(&req);
+    assert!(body.get("tool_choice").is_none() && body.get("parallel_tool_calls").is_none());
+    req.tool_choice = ToolChoice::Function("get_weather".to_owned());
+    req.parallel_tool_calls = Some(false);
+    let (_, body) = generate_body(&req);
+    assert_eq!(
+        body["tool_choice"],
+        json!({"type": "function", "function": {"name": "get_weather"}})
+    );
+    assert_eq!(body["parallel_tool_calls"], json!(false));
+    req.tool_choice = ToolChoice::Required;
+    assert_eq!(generate_body(&req).1["tool_choice"], json!("required"));
+    req.tool_choice = ToolChoice::None;
+    assert_eq!(generate_body(&req).1["tool_choice"], json!("none"));
+    // Without tools OpenAI rejects a tool_choice: none is sent.
+    let mut bare = chat(Vec::new());
+    bare.tool_choice = ToolChoice::Required;
+    assert!(generate_body(&bare).1.get("tool_choice").is_none());
 }

@@ -33,6 +33,8 @@ async fn run(st: AppState, rid: RequestId, b: ChatBody) -> Result<Response, Gate
     let mut req = GenerateRequest::new(model.clone(), Prompt::Chat { messages, tools });
     req.sampling = b.sampling.into_sampling()?;
     req.format = wire::response_format(b.response_format)?;
+    req.tool_choice = wire::tool_choice(b.tool_choice)?;
+    req.parallel_tool_calls = b.parallel_tool_calls;
     req.think = b.reasoning_effort.map(|e| match e.as_str() {
         "none" => serde_json::Value::Bool(false),
         "minimal" => "low".into(),

@@ -1,6 +1,6 @@
 //! OpenAI request bodies and their conversion to neutral requests.
 
-use devassist_core::{GatewayError, Message, ResponseFormat, Role, Sampling, ToolCall};
+use devassist_core::{GatewayError, Message, ResponseFormat, Role, Sampling, ToolCall, ToolChoice};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -83,6 +83,8 @@ pub struct ChatBody {
     pub stream: Option<bool>,
     pub stream_options: Option<StreamOptions>,
     pub tools: Option<Vec<Value>>,
+    pub tool_choice: Option<Value>,
+    pub parallel_tool_calls: Option<bool>,
     pub response_format: Option<Value>,
     pub reasoning_effort: Option<String>,
     #[serde(flatten)]
@@ -218,6 +220,30 @@ fn image(url: ImageUrl, i: usize) -> Result<String, GatewayError> {
     })
 }
 
+/// OpenAI's `tool_choice`: `"auto"`, `"none"`, `"required"` or
+/// `{"type": "function", "function": {"name": …}}`; absent or null is `auto`.
+pub fn tool_choice(v: Option<Value>) -> Result<ToolChoice, GatewayError> {
+    let bad = |message: &str| GatewayError::bad_request(message).with_param("tool_choice");
+    match v {
+        None | Some(Value::Null) => Ok(ToolChoice::Auto),
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => Ok(ToolChoice::Auto),
+            "none" => Ok(ToolChoice::None),
+            "required" => Ok(ToolChoice::Required),
+            _ => Err(bad(
+                "tool_choice must be one of `none`, `auto`, `required` or a function",
+            )),
+        },
+        Some(v) => v
+            .get("function")
+            .and_then(|f| f.get("name"))
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty() && v.get("type").and_then(Value::as_str) == Some("function"))
+            .map(|n| ToolChoice::Function(n.to_owned()))
+            .ok_or_else(|| bad("tool_choice.function.name is required")),
+    }
+}
+
 pub fn response_format(v: Option<Value>) -> Result<Option<ResponseFormat>, GatewayError> {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(None);
@@ -277,4 +303,24 @@ pub fn require_model(m: Option<String>) -> Result<String, GatewayError> {
     m.filter(|m| !m.trim().is_empty()).ok_or_else(|| {
         GatewayError::bad_request("you must provide a model parameter").with_param("model")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tool_choice_reads_openais_forms() {
+        let parse = |v: Value| tool_choice(Some(v)).map_err(|e| e.to_string());
+        assert_eq!(tool_choice(None).ok(), Some(ToolChoice::Auto));
+        assert_eq!(parse(json!("none")), Ok(ToolChoice::None));
+        assert_eq!(parse(json!("required")), Ok(ToolChoice::Required));
+        assert_eq!(
+            parse(json!({"type": "function", "function": {"name": "get_weather"}})),
+            Ok(ToolChoice::Function("get_weather".to_owned()))
+        );
+        assert!(parse(json!("always")).is_err());
+        assert!(parse(json!({"type": "function"})).is_err());
+    }
 }
