@@ -1,7 +1,8 @@
 """Tool calls on the default model (SmolLM2-135M, whose chat template takes no tools) through
 `devassist serve`: the engine's generic tool-call format gives the official clients structured
-calls whose arguments validate against the tool's JSON schema, text when no call is wanted, and the request shapes of Continue's CLI (Ollama and OpenAI providers, tools, system
-prompt, streaming) answer 200 instead of `does not support tools`."""
+calls whose arguments validate against the tool's JSON schema, text when no call is wanted,
+and the request shapes of Continue's CLI (Ollama and OpenAI providers, tools, system prompt,
+streaming) answer 200 instead of `does not support tools`."""
 
 import json
 import os
