@@ -51,3 +51,32 @@ def test_message_and_stream_on_the_default_model(gw):
         final = s.get_final_message()
     assert text == r.content[0].text, "greedy: the stream says the same"
     assert final.stop_reason == r.stop_reason
+
+
+WEATHER = {
+    "name": "get_weather",
+    "description": "The current weather in a city.",
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+        "required": ["city"],
+    },
+}
+
+
+def test_tool_choice_any_makes_the_default_model_call_a_tool(gw):
+    """Claude Code always sends tools: on the engine's generic tool format, `any` (and a named
+    `tool`) force a call whose input fits the schema, as a `tool_use` block, even for a
+    message that does not need the tool."""
+    c = anthropic.Anthropic(base_url=gw.url, api_key="x", max_retries=0)
+    for choice in ({"type": "any"}, {"type": "tool", "name": "get_weather"}):
+        r = c.messages.create(
+            model="claude-sonnet-4-5", max_tokens=64, extra_body={"temperature": 0},
+            tools=[WEATHER], tool_choice=choice,
+            messages=[{"role": "user", "content": "Hi! Tell me a joke."}],
+        )
+        assert r.stop_reason == "tool_use", (choice, r)
+        uses = [b for b in r.content if b.type == "tool_use"]
+        assert len(uses) == 1 and uses[0].name == "get_weather", r.content
+        assert isinstance(uses[0].input.get("city"), str) and uses[0].input["city"], uses[0].input
+        assert set(uses[0].input) <= {"city", "unit"}

@@ -25,7 +25,8 @@ def alive(pid: int) -> bool:
     """Running, not a zombie waiting for its parent to reap it."""
     try:
         stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
+        # Gone before the open, or between the open and the read (ESRCH).
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 

@@ -300,7 +300,7 @@ fn tool_result(content: Option<Value>, at: &str) -> Result<Message, GatewayError
 
 /// Tool definitions in the neutral (OpenAI function) shape, narrowed by `tool_choice`:
 /// `none` offers no tools, `{"type":"tool","name":…}` only that one; `auto` and `any` offer
-/// them all (a backend cannot be made to call one: docs/anthropic.md).
+/// them all; [`neutral_choice`] tells backends that can force a call (docs/anthropic.md).
 pub fn tools(
     wire: Option<Vec<WireTool>>,
     choice: Option<ToolChoice>,
@@ -350,6 +350,28 @@ pub fn tools(
             };
             Ok(vec![out.swap_remove(i)])
         }
+    }
+}
+
+/// `tool_choice` in neutral terms, for backends that can make the model call (the engine's
+/// grammar): `any` → a call to some tool, `tool` → that tool; and whether several calls may
+/// come in one answer (`disable_parallel_tool_use`).
+pub fn neutral_choice(choice: Option<&ToolChoice>) -> (devassist_core::ToolChoice, Option<bool>) {
+    use devassist_core::ToolChoice as N;
+    let parallel = |d: &Option<bool>| d.map(|disabled| !disabled);
+    match choice {
+        None => (N::Auto, None),
+        Some(ToolChoice::Auto {
+            disable_parallel_tool_use: d,
+        }) => (N::Auto, parallel(d)),
+        Some(ToolChoice::Any {
+            disable_parallel_tool_use: d,
+        }) => (N::Required, parallel(d)),
+        Some(ToolChoice::Tool {
+            name,
+            disable_parallel_tool_use: d,
+        }) => (N::Function(name.clone()), parallel(d)),
+        Some(ToolChoice::None) => (N::None, None),
     }
 }
 

@@ -45,6 +45,7 @@ async fn run(st: AppState, rid: RequestId, b: MessagesBody) -> Result<Response, 
     let model = require_model(b.model)?;
     let system = convert::system(b.system)?;
     let messages = convert::messages(system, b.messages.unwrap_or_default())?;
+    let (choice, parallel) = convert::neutral_choice(b.tool_choice.as_ref());
     let tools = convert::tools(b.tools, b.tool_choice)?;
     let sampling = convert::sampling(b.max_tokens, b.temperature, b.top_p, b.top_k)?;
     let stops = convert::stop_sequences(b.stop_sequences)?;
@@ -53,6 +54,8 @@ async fn run(st: AppState, rid: RequestId, b: MessagesBody) -> Result<Response, 
     let input_estimate = super::count::estimate(&messages, &tools);
     let mut req = GenerateRequest::new(model.clone(), Prompt::Chat { messages, tools });
     req.sampling = sampling;
+    req.tool_choice = choice;
+    req.parallel_tool_calls = parallel;
     req.stream = b.stream.unwrap_or(false);
     let ctx = rid.call_context();
     let started = st.generate(&route, Feature::Chat, req, &ctx).await?;

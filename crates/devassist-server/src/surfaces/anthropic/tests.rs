@@ -184,6 +184,33 @@ fn tool(name: &str) -> WireTool {
 }
 
 #[test]
+fn tool_choice_tells_backends_what_to_force() {
+    use devassist_core::ToolChoice as N;
+    let parse = |v: Value| serde_json::from_value::<ToolChoice>(v).unwrap();
+    assert_eq!(convert::neutral_choice(None), (N::Auto, None));
+    assert_eq!(
+        convert::neutral_choice(Some(&parse(json!({"type": "any"})))),
+        (N::Required, None)
+    );
+    assert_eq!(
+        convert::neutral_choice(Some(&parse(
+            json!({"type": "tool", "name": "f", "disable_parallel_tool_use": true})
+        ))),
+        (N::Function("f".into()), Some(false))
+    );
+    assert_eq!(
+        convert::neutral_choice(Some(&parse(
+            json!({"type": "auto", "disable_parallel_tool_use": false})
+        ))),
+        (N::Auto, Some(true))
+    );
+    assert_eq!(
+        convert::neutral_choice(Some(&parse(json!({"type": "none"})))),
+        (N::None, None)
+    );
+}
+
+#[test]
 fn tools_become_functions_and_tool_choice_narrows_them() {
     let all = convert::tools(Some(vec![tool("a"), tool("b")]), None).unwrap();
     assert_eq!(all.len(), 2);

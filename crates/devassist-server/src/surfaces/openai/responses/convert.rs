@@ -402,6 +402,27 @@ fn custom_as_function(c: &CustomTool) -> Value {
     })
 }
 
+/// `tool_choice` in neutral terms, for backends that can make the model call (the engine's
+/// grammar). Read after [`tools`] accepted it; a hosted or unknown choice is `Auto`.
+pub fn neutral_choice(choice: Option<&Value>) -> devassist_core::ToolChoice {
+    use devassist_core::ToolChoice as N;
+    match choice {
+        Some(Value::String(s)) if s == "required" => N::Required,
+        Some(Value::String(s)) if s == "none" => N::None,
+        Some(Value::Object(o)) => match o.get("type").and_then(Value::as_str) {
+            Some("function" | "custom") => o
+                .get("name")
+                .and_then(Value::as_str)
+                .map_or(N::Auto, |n| N::Function(n.to_owned())),
+            Some("allowed_tools") if o.get("mode").and_then(Value::as_str) == Some("required") => {
+                N::Required
+            }
+            _ => N::Auto,
+        },
+        _ => N::Auto,
+    }
+}
+
 /// `tool_choice`: `none` offers no tools; a named tool (or an `allowed_tools` list) offers
 /// only those; `auto` and `required` offer all (nothing can force a call on every backend).
 fn apply_choice(tools: &mut Tools, choice: Option<&Value>) -> Result<(), GatewayError> {

@@ -336,3 +336,22 @@ fn wrong_types_and_unknown_stream_options_fail_to_parse_naming_the_field() {
         assert_eq!(e.param.as_deref(), Some(param), "{v}: {}", e.message);
     }
 }
+
+#[test]
+fn tool_choice_tells_backends_what_to_force() {
+    use devassist_core::ToolChoice as N;
+    let of = |v: Value| neutral_choice(Some(&v));
+    assert_eq!(neutral_choice(None), N::Auto);
+    assert_eq!(of(json!("auto")), N::Auto);
+    assert_eq!(of(json!("required")), N::Required);
+    assert_eq!(of(json!("none")), N::None);
+    assert_eq!(
+        of(json!({"type": "custom", "name": "apply_patch"})),
+        N::Function("apply_patch".into())
+    );
+    assert_eq!(
+        of(json!({"type": "allowed_tools", "mode": "required", "tools": []})),
+        N::Required
+    );
+    assert_eq!(of(json!({"type": "web_search"})), N::Auto);
+}

@@ -66,6 +66,8 @@ async fn run(st: AppState, rid: RequestId, mut b: ResponsesBody) -> Result<Respo
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
         ..Sampling::default()
     };
+    req.tool_choice = convert::neutral_choice(b.tool_choice.as_ref());
+    req.parallel_tool_calls = b.parallel_tool_calls;
     req.format = format;
     req.think = think;
     req.stream = b.stream.unwrap_or(false);
