@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 
+import anthropic
 import httpx
 import ollama
 import openai
@@ -140,6 +141,25 @@ def test_openai_client_with_a_key_and_its_models(gw):
     bad = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="dak_0123456789ab_nope", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.models.list()
+
+
+def test_anthropic_client_with_a_key_and_its_models(gw):
+    """Claude Code sends its key as `x-api-key`; counting tokens obeys the key's models too."""
+    key = create_key(gw, "--name", "claude-user", "--models", "echo")
+    client = anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0)
+    ask = dict(max_tokens=8, messages=[{"role": "user", "content": "hello"}])
+    assert client.messages.create(model="echo", **ask).content
+    assert client.messages.count_tokens(model="echo", messages=ask["messages"]).input_tokens > 0
+    with pytest.raises(anthropic.PermissionDeniedError) as e:
+        client.messages.create(model="other", **ask)
+    assert "may not use model `other`" in str(e.value)
+    with pytest.raises(anthropic.PermissionDeniedError) as e:
+        client.messages.count_tokens(model="other", messages=ask["messages"])
+    assert "may not use model `other`" in str(e.value)
+    with pytest.raises(anthropic.AuthenticationError):
+        anthropic.Anthropic(base_url=gw.url, api_key="dak_0123456789ab_nope", max_retries=0).messages.create(
+            model="echo", **ask
+        )
 
 
 def test_a_revoked_key_stops_within_a_second(gw):

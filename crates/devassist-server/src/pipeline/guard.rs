@@ -36,6 +36,24 @@ impl Gateway {
         self.auth.limiters.admit(caller)
     }
 
+    /// The caller's permission for this model and feature, without taking a place or
+    /// counting against its limits: for requests that run no model (counting tokens).
+    pub fn permit(
+        &self,
+        ctx: &CallContext,
+        route: &ModelEntry,
+        feature: Feature,
+    ) -> Result<(), GatewayError> {
+        self.check_feature(feature)?;
+        match ctx.caller.as_deref() {
+            Some(caller) => check_caller(caller, route, feature),
+            None if self.auth.is_on() => Err(GatewayError::unauthorized(
+                "no credentials reached the gateway",
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The caller's feature permission alone, for surfaces that use no model (docs search).
     pub fn admit_feature(&self, ctx: &CallContext, feature: Feature) -> Result<(), GatewayError> {
         self.check_feature(feature)?;

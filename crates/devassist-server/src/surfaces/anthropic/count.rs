@@ -14,6 +14,8 @@ use super::wire::CountBody;
 use crate::pipeline::Requested;
 use crate::state::AppState;
 use crate::surfaces::{Dialect, WireJson};
+use crate::guard::request_id::RequestId;
+use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use devassist_core::prompt::{EstimatingCounter, TokenCounter};
@@ -45,20 +47,22 @@ pub fn estimate(messages: &[Message], tools: &[Value]) -> u32 {
 
 pub async fn count_tokens(
     State(st): State<AppState>,
+    Extension(rid): Extension<RequestId>,
     WireJson(b, _): WireJson<CountBody, AnthropicDialect>,
 ) -> Response {
-    match run(&st, b) {
+    match run(&st, &rid, b) {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => AnthropicDialect::error_response(e),
     }
 }
 
-fn run(st: &AppState, b: CountBody) -> Result<Value, GatewayError> {
+fn run(st: &AppState, rid: &RequestId, b: CountBody) -> Result<Value, GatewayError> {
     let model = require_model(b.model)?;
     let system = convert::system(b.system)?;
     let messages = convert::messages(system, b.messages.unwrap_or_default())?;
     let tools = convert::tools(b.tools, b.tool_choice)?;
-    st.route(Feature::Chat, Requested::Name(&model))?;
-    st.check_feature(Feature::Chat)?;
+    let route = st.route(Feature::Chat, Requested::Name(&model))?;
+    // The caller's models and features apply; its request limits do not (nothing runs).
+    st.permit(&rid.call_context(), &route, Feature::Chat)?;
     Ok(json!({ "input_tokens": estimate(&messages, &tools) }))
 }
