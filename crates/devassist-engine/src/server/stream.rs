@@ -6,7 +6,7 @@ use super::error::ApiError;
 use crate::engine::{Event, Summary};
 use crate::toolcall::{ToolCall, ToolCalls};
 use axum::http::HeaderValue;
-use axum::response::sse::{Event as SseEvent, Sse};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{self, Stream};
 use serde::Serialize;
@@ -233,6 +233,13 @@ fn to_string<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "{}".to_string())
 }
 
+/// A streamed answer sends an SSE comment after this much silence. The head goes out at once
+/// and a long prompt's prefill on a CPU can take minutes before the first token: the
+/// comments tell the gateway (whose upstream client allows 60 s between body chunks) and
+/// any proxy on the way that the engine is working, so only the request's own time limit
+/// bounds the wait. SSE clients ignore comments.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -249,7 +256,9 @@ pub async fn respond(
     tools: Option<ToolCalls>,
 ) -> Response {
     if streaming {
-        let mut response = Sse::new(sse_frames(reply, rx, tools)).into_response();
+        let mut response = Sse::new(sse_frames(reply, rx, tools))
+            .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+            .into_response();
         response
             .headers_mut()
             .insert("x-accel-buffering", HeaderValue::from_static("no"));
@@ -417,6 +426,31 @@ mod tests {
         assert_eq!(call["function"]["arguments"], r#"{"city":"Paris"}"#);
         assert!(call["id"].as_str().unwrap().starts_with("call_"));
         assert!(call.get("index").is_none());
+    }
+
+    /// A long prefill: the stream's head is out, the first token 40 s away. SSE comments
+    /// keep the connection visibly alive (the gateway's client allows 60 s of silence).
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_prefill_sends_keep_alive_comments() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(40)).await;
+            let _ = tx.send(Event::Text("Hi".to_owned()));
+            let _ = tx.send(Event::Done(summary()));
+        });
+        let reply = Reply::new(Kind::Chat, "m".to_owned(), false);
+        let response = respond(reply, rx, true, None).await;
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        let first_data = text.find("data: ").unwrap();
+        let comments = text[..first_data]
+            .lines()
+            .filter(|l| l.starts_with(':'))
+            .count();
+        assert_eq!(comments, 2, "one comment per 15 s of silence: {text:?}");
+        assert!(text.contains("\"content\":\"Hi\""), "{text}");
     }
 
     #[tokio::test]
