@@ -21,6 +21,21 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = os.environ.get("DEVASSIST_BIN", str(ROOT / "target" / "debug" / "devassist"))
 
 
+# The default model `scripts/setup.sh` installs, for the tests that run the embedded engine.
+MODELS_DIR = pathlib.Path(
+    os.environ.get("DEVASSIST_MODELS")
+    or pathlib.Path(os.environ.get("XDG_DATA_HOME", pathlib.Path.home() / ".local/share")) / "devassist/models"
+)
+MODEL_FILE = MODELS_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL = "smollm2:135m"
+
+
+def require_default_model() -> None:
+    """Fail the calling test module (not skip) when the default model is missing."""
+    if not MODEL_FILE.exists():
+        pytest.fail(f"the default model is missing: {MODEL_FILE} (run scripts/setup.sh)", pytrace=False)
+
+
 class Gateway:
     def __init__(self, config: str, name: str = "gw", env: dict | None = None):
         self.dir = tempfile.TemporaryDirectory(prefix=f"devassist-{name}-")

@@ -3,22 +3,13 @@
 answer streamed. What the billing-line removal buys on the engine is measured by
 `make bench-prompt-cache` (docs/benchmarks.md), not timed here."""
 
-import os
-import pathlib
 
 import anthropic
 import pytest
 
-from conftest import Gateway
+from conftest import MODELS_DIR, Gateway, require_default_model
 
-MODELS_DIR = pathlib.Path(
-    os.environ.get("DEVASSIST_MODELS")
-    or pathlib.Path(os.environ.get("XDG_DATA_HOME", pathlib.Path.home() / ".local/share")) / "devassist/models"
-)
-MODEL_FILE = MODELS_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-if not MODEL_FILE.exists():
-    pytest.fail(f"the default model is missing: {MODEL_FILE} (run scripts/setup.sh)", pytrace=False)
+require_default_model()
 
 CONFIG = """
 [engine]

@@ -3,7 +3,6 @@ GGUF discovery, chat and completion through `devassist serve` with the official 
 start on the first request, /api/ps while loaded, idle stop and re-wake, keep_alive 0."""
 
 import json
-import os
 import pathlib
 import time
 
@@ -12,17 +11,9 @@ import ollama
 import openai
 import pytest
 
-from conftest import BIN, Gateway
+from conftest import BIN, MODEL, MODEL_FILE, MODELS_DIR, Gateway, require_default_model
 
-MODELS_DIR = pathlib.Path(
-    os.environ.get("DEVASSIST_MODELS")
-    or pathlib.Path(os.environ.get("XDG_DATA_HOME", pathlib.Path.home() / ".local/share")) / "devassist/models"
-)
-MODEL_FILE = MODELS_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf"
-MODEL = "smollm2:135m"
-
-if not MODEL_FILE.exists():
-    pytest.fail(f"the default model is missing: {MODEL_FILE} (run scripts/setup.sh)", pytrace=False)
+require_default_model()
 
 CONFIG = """
 [engine]

@@ -5,8 +5,6 @@ and the request shapes of Continue's CLI (Ollama and OpenAI providers, tools, sy
 streaming) answer 200 instead of `does not support tools`."""
 
 import json
-import os
-import pathlib
 
 import httpx
 import jsonschema
@@ -14,17 +12,9 @@ import ollama
 import openai
 import pytest
 
-from conftest import Gateway
+from conftest import MODEL, MODELS_DIR, Gateway, require_default_model
 
-MODELS_DIR = pathlib.Path(
-    os.environ.get("DEVASSIST_MODELS")
-    or pathlib.Path(os.environ.get("XDG_DATA_HOME", pathlib.Path.home() / ".local/share")) / "devassist/models"
-)
-MODEL_FILE = MODELS_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf"
-MODEL = "smollm2:135m"
-
-if not MODEL_FILE.exists():
-    pytest.fail(f"the default model is missing: {MODEL_FILE} (run scripts/setup.sh)", pytrace=False)
+require_default_model()
 
 CONFIG = """
 [engine]
