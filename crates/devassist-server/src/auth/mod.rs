@@ -278,3 +278,5 @@ fn refuse(req: Request, err: GatewayError) -> Response {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_keys;

@@ -1,8 +1,8 @@
 //! The auth layer on the whole app, in memory on the mock backend: every route × every
 //! mode (nothing but the health endpoints without credentials when authentication is on;
-//! the routes are read from the sources, so a new one cannot be forgotten), key lifecycle
-//! through the admin API, per-key models and features, and limits, each refusal in the
-//! dialect of its path.
+//! the routes are read from the sources, so a new one cannot be forgotten), the headers
+//! keys come in, each refusal in the dialect of its path. Keys, per-key models, limits and
+//! `/status`: `tests_keys.rs`, on the helpers here.
 
 use super::store::KeySpec;
 use crate::config;
@@ -40,14 +40,14 @@ name = "drip"
 backend = "slow"
 "#;
 
-struct Gw {
+pub(super) struct Gw {
     app: axum::Router,
-    state: crate::AppState,
+    pub(super) state: crate::AppState,
     _dir: tempfile::TempDir,
 }
 
 impl Gw {
-    fn new(auth: &str) -> Gw {
+    pub(super) fn new(auth: &str) -> Gw {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
             "[server]\ndata_dir = \"{}\"\n{auth}\n{MODELS}",
@@ -64,12 +64,12 @@ impl Gw {
 
     /// A new key in the gateway's store (what `devassist keys create` writes; the gateway
     /// sees the CLI's changes within a second, `keys.rs` tests that).
-    async fn key(&self, spec: KeySpec) -> String {
+    pub(super) async fn key(&self, spec: KeySpec) -> String {
         let keys = self.state.auth.keys.as_ref().expect("API keys are on");
         keys.create(spec).await.unwrap().key
     }
 
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -150,13 +150,13 @@ fn mounted_paths() -> Vec<String> {
         .collect()
 }
 
-fn refused(resp: &Response) -> Option<StatusCode> {
+pub(super) fn refused(resp: &Response) -> Option<StatusCode> {
     resp.extensions()
         .get::<super::Refused>()
         .map(|_| resp.status())
 }
 
-async fn json_body(resp: Response) -> Value {
+pub(super) async fn json_body(resp: Response) -> Value {
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
     serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
@@ -380,336 +380,4 @@ async fn keys_accepted_in_every_header_clients_send() {
         let r = gw.app.clone().oneshot(req).await.unwrap();
         assert_eq!(r.status(), 200, "{header}");
     }
-}
-
-fn generate(model: &str) -> Value {
-    json!({"model": model, "prompt": "one two three four five six", "stream": false})
-}
-
-#[tokio::test]
-async fn key_lifecycle_through_the_admin_api() {
-    let gw = Gw::new("[auth]\nmode = \"api_keys\"");
-    let root = gw
-        .key(KeySpec {
-            name: "root".into(),
-            admin: true,
-            ..KeySpec::default()
-        })
-        .await;
-    let r = gw
-        .call(
-            Method::POST,
-            "/admin/keys",
-            Some(&root),
-            Some(json!({"name": "ci", "models": ["echo"], "rpm": 100, "budget_period": "30d", "token_budget": 1000})),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
-    let created = json_body(r).await;
-    let key = created["key"].as_str().unwrap().to_owned();
-    let id = created["id"].as_str().unwrap().to_owned();
-    assert!(key.starts_with(&id));
-    assert_eq!(created["budget_period_s"], 30 * 86_400);
-
-    let r = gw
-        .call(
-            Method::POST,
-            "/api/generate",
-            Some(&key),
-            Some(generate("echo")),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-
-    let list = json_body(gw.call(Method::GET, "/admin/keys", Some(&root), None).await).await;
-    let text = list.to_string();
-    assert!(
-        text.contains(&id) && !text.contains(&key[id.len() + 1..]),
-        "no secrets in lists"
-    );
-
-    let rotated = json_body(
-        gw.call(
-            Method::POST,
-            &format!("/admin/keys/{id}/rotate"),
-            Some(&root),
-            None,
-        )
-        .await,
-    )
-    .await;
-    let new_key = rotated["key"].as_str().unwrap().to_owned();
-    let r = gw
-        .call(
-            Method::POST,
-            "/api/generate",
-            Some(&key),
-            Some(generate("echo")),
-        )
-        .await;
-    assert_eq!(r.status(), 401, "the old secret stopped");
-    let r = gw
-        .call(
-            Method::POST,
-            "/api/generate",
-            Some(&new_key),
-            Some(generate("echo")),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-
-    let r = gw
-        .call(
-            Method::DELETE,
-            &format!("/admin/keys/{id}"),
-            Some(&root),
-            None,
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-    let r = gw
-        .call(
-            Method::POST,
-            "/api/generate",
-            Some(&new_key),
-            Some(generate("echo")),
-        )
-        .await;
-    assert_eq!(r.status(), 401);
-    let body = json_body(r).await;
-    assert!(
-        body["error"].as_str().unwrap().contains("revoked"),
-        "{body}"
-    );
-
-    let r = gw
-        .call(
-            Method::POST,
-            "/admin/keys",
-            Some(&root),
-            Some(json!({"name": "x", "features": ["talk"]})),
-        )
-        .await;
-    assert_eq!(r.status(), 400);
-    assert!(json_body(r).await.to_string().contains("unknown feature"));
-}
-
-#[tokio::test]
-async fn models_and_features_per_key() {
-    let gw = Gw::new("[auth]\nmode = \"api_keys\"");
-    let key = gw
-        .key(KeySpec {
-            name: "echo-only".into(),
-            models: Some(vec!["echo".into()]),
-            features: Some(vec![devassist_core::Feature::CodeCompletion]),
-            ..KeySpec::default()
-        })
-        .await;
-    let ok = gw
-        .call(
-            Method::POST,
-            "/api/generate",
-            Some(&key),
-            Some(generate("echo")),
-        )
-        .await;
-    assert_eq!(ok.status(), 200);
-    let alias = gw
-        .call(
-            Method::POST,
-            "/api/generate",
-            Some(&key),
-            Some(generate("e:1")),
-        )
-        .await;
-    assert_eq!(alias.status(), 200, "an alias of an allowed model");
-    let r = gw
-        .call(
-            Method::POST,
-            "/api/generate",
-            Some(&key),
-            Some(generate("other")),
-        )
-        .await;
-    assert_eq!(r.status(), 403);
-    let body = json_body(r).await;
-    let msg = body["error"].as_str().unwrap();
-    assert!(
-        msg.contains("may not use model `other`") && msg.contains("echo"),
-        "{msg}"
-    );
-
-    let chat = json!({"model": "echo", "messages": [{"role": "user", "content": "hi"}]});
-    let r = gw
-        .call(Method::POST, "/v1/chat/completions", Some(&key), Some(chat))
-        .await;
-    assert_eq!(r.status(), 403);
-    let body = json_body(r).await;
-    assert_eq!(body["error"]["type"], "permission_error");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("chat feature"),
-        "{body}"
-    );
-
-    let r = gw
-        .call(
-            Method::POST,
-            "/v1/search/docs",
-            Some(&key),
-            Some(json!({"query": "x"})),
-        )
-        .await;
-    assert_eq!(r.status(), 403, "docs search is a feature too");
-}
-
-#[tokio::test]
-async fn limits_answer_429_with_retry_after_in_the_dialect() {
-    let gw = Gw::new("[auth]\nmode = \"api_keys\"");
-    let key = gw
-        .key(KeySpec {
-            name: "tight".into(),
-            rpm: Some(2),
-            ..KeySpec::default()
-        })
-        .await;
-    for _ in 0..2 {
-        let r = gw
-            .call(
-                Method::POST,
-                "/api/generate",
-                Some(&key),
-                Some(generate("echo")),
-            )
-            .await;
-        assert_eq!(r.status(), 200);
-    }
-    let r = gw
-        .call(
-            Method::POST,
-            "/api/generate",
-            Some(&key),
-            Some(generate("echo")),
-        )
-        .await;
-    assert_eq!(r.status(), 429);
-    assert_eq!(r.headers()["retry-after"], "30");
-    let body = json_body(r).await;
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("2 requests per minute"),
-        "{body}"
-    );
-    let chat = json!({"model": "echo", "messages": [{"role": "user", "content": "hi"}]});
-    let r = gw
-        .call(Method::POST, "/v1/chat/completions", Some(&key), Some(chat))
-        .await;
-    assert_eq!(r.status(), 429);
-    assert_eq!(json_body(r).await["error"]["type"], "rate_limit_error");
-}
-
-#[tokio::test]
-async fn a_streaming_answer_holds_its_place_until_it_ends() {
-    let gw = Gw::new("[auth]\nmode = \"api_keys\"");
-    let key = gw
-        .key(KeySpec {
-            name: "one-at-a-time".into(),
-            max_parallel: Some(1),
-            ..KeySpec::default()
-        })
-        .await;
-    let stream = json!({"model": "drip", "prompt": "x", "stream": true});
-    let first = gw
-        .call(
-            Method::POST,
-            "/api/generate",
-            Some(&key),
-            Some(stream.clone()),
-        )
-        .await;
-    assert_eq!(first.status(), 200);
-    let second = gw
-        .call(
-            Method::POST,
-            "/api/generate",
-            Some(&key),
-            Some(stream.clone()),
-        )
-        .await;
-    assert_eq!(second.status(), 429);
-    assert_eq!(second.headers()["retry-after"], "1");
-    // Reading the first answer to its end gives the place back.
-    first.into_body().collect().await.unwrap();
-    let third = gw
-        .call(Method::POST, "/api/generate", Some(&key), Some(stream))
-        .await;
-    assert_eq!(third.status(), 200);
-}
-
-#[tokio::test]
-async fn tokens_are_counted_from_the_answers_usage() {
-    let gw = Gw::new("[auth]\nmode = \"api_keys\"");
-    let key = gw
-        .key(KeySpec {
-            name: "budget".into(),
-            token_budget: Some(5),
-            budget_period_s: Some(3600),
-            ..KeySpec::default()
-        })
-        .await;
-    // The mock's answer uses more than 5 tokens (prompt + completion): the first passes,
-    // the next is over budget.
-    let r = gw
-        .call(
-            Method::POST,
-            "/api/generate",
-            Some(&key),
-            Some(generate("echo")),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-    let body = json_body(r).await;
-    let used = body["prompt_eval_count"].as_u64().unwrap() + body["eval_count"].as_u64().unwrap();
-    assert!(used > 5, "{body}");
-    let r = gw
-        .call(
-            Method::POST,
-            "/api/generate",
-            Some(&key),
-            Some(generate("echo")),
-        )
-        .await;
-    assert_eq!(r.status(), 429);
-    let after: u64 = r.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((3500..=3600).contains(&after), "{after}");
-}
-
-#[tokio::test]
-async fn status_hides_details_from_non_admins() {
-    let gw = Gw::new("[auth]\nallow_anonymous = true");
-    gw.call(Method::POST, "/api/generate", None, Some(generate("echo")))
-        .await;
-    let body = json_body(gw.call(Method::GET, "/status", None, None).await).await;
-    let mock = &body["backends"][0];
-    assert!(
-        mock.get("backend").is_none(),
-        "no prompts of others: {mock}"
-    );
-    let local = Gw::new("");
-    local
-        .call(Method::POST, "/api/generate", None, Some(generate("echo")))
-        .await;
-    let body = json_body(local.call(Method::GET, "/status", None, None).await).await;
-    assert!(
-        body["backends"][0]["backend"]["last_request"].is_object(),
-        "{body}"
-    );
 }

@@ -11,6 +11,8 @@ mod convert;
 mod count;
 pub mod dialect;
 mod encode;
+#[cfg(test)]
+mod http_tests;
 mod messages;
 pub mod models;
 #[cfg(test)]
