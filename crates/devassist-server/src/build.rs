@@ -164,12 +164,20 @@ pub fn build(
     slots.extend(crate::endpoints::slots(&settings.gitlab));
     let auth = crate::auth::Auth::new(&settings.auth, &settings.server.data_dir, &tasks, &cancel)
         .map_err(|e| GatewayError::internal(format!("auth: {e}")))?;
+    let (limit_tasks, limit_cancel) = (tasks.clone(), cancel.clone());
     let mut gateway = Gateway::new(
         settings,
         Router::with_aliases(models, &settings.aliases)?,
         Pool::new(slots, tasks, cancel),
     );
     gateway.auth = auth;
+    gateway.auth.limiters = crate::auth::limits::Limiters::new(
+        &settings.limits,
+        gateway.telemetry.metrics.limit_store(),
+        &limit_tasks,
+        &limit_cancel,
+    )
+    .map_err(GatewayError::internal)?;
     gateway.gitlab.endpoint_slots = (first_endpoint..)
         .take(settings.gitlab.allowed_endpoints.len())
         .collect();

@@ -51,6 +51,9 @@ pub struct RawConfig {
     /// The Ollama surface: model management.
     #[serde(default)]
     pub ollama: super::auth::RawOllama,
+    /// Where per-key limits are counted: in memory or in a Redis shared by replicas.
+    #[serde(default)]
+    pub limits: super::limits::RawLimits,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -22,6 +22,8 @@ pub struct Settings {
     pub aliases: Vec<(String, String)>,
     pub prompt_cache: super::PromptCacheSettings,
     pub auth: super::auth::AuthSettings,
+    /// `[limits]`: where per-key limits are counted.
+    pub limits: super::limits::LimitsSettings,
 }
 
 #[derive(Debug, Clone)]

@@ -152,6 +152,7 @@ pub fn validate(
     let aliases = super::aliases::validate(raw.aliases, &mut p);
     let prompt_cache = super::prompt_cache::validate(raw.prompt_cache, &mut p);
     let auth = super::auth::validate(raw.auth, raw.ollama, &mut p);
+    let limits_store = super::limits::validate(raw.limits, env, &mut p);
 
     (problems.len() == before).then(|| Settings {
         server: ServerSettings {
@@ -177,6 +178,7 @@ pub fn validate(
         aliases,
         prompt_cache,
         auth,
+        limits: limits_store,
     })
 }
 

@@ -15,7 +15,7 @@ impl Gateway {
     /// Admits the request, or says why not. The returned admission holds the caller's
     /// place among its requests in progress and counts the answer's tokens: keep it for as
     /// long as the answer runs ([`meter`]).
-    pub fn admit(
+    pub async fn admit(
         &self,
         ctx: &CallContext,
         route: &ModelEntry,
@@ -33,7 +33,7 @@ impl Gateway {
             return Ok(Admission::default());
         };
         check_caller(caller, route, feature)?;
-        self.auth.limiters.admit(caller)
+        self.auth.limiters.admit(caller).await
     }
 
     /// The caller's permission for this model and feature, without taking a place or

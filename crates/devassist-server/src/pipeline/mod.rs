@@ -94,7 +94,7 @@ impl Gateway {
     ) -> Result<Started, GatewayError> {
         // Already done when called from `generate`; finds nothing the second time.
         volatile::strip(&self.volatile_lines, &mut req);
-        let admission = self.admit(ctx, route, feature)?;
+        let admission = self.admit(ctx, route, feature).await?;
         route::check_capabilities(route, &req.model, &req)?;
         let f = self.features.get(feature);
         apply_defaults(f, &mut req);
@@ -180,7 +180,7 @@ impl Gateway {
         mut req: EmbedRequest,
         ctx: &CallContext,
     ) -> Result<EmbedResponse, GatewayError> {
-        let admission = self.admit(ctx, route, Feature::Embeddings)?;
+        let admission = self.admit(ctx, route, Feature::Embeddings).await?;
         route::check_embedding(route, &req.model)?;
         req.model = route.settings.upstream.clone();
         let answer = self

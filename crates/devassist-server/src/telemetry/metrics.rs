@@ -96,6 +96,49 @@ struct SurfaceLabels {
 
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabels {
+    op: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PolicyLabels {
+    policy: &'static str,
+}
+
+/// The shared limit store's health (`[limits] store = "redis"`): its failed commands, and
+/// the requests that `on_redis_error` decided because of them. Cheap to clone: the store
+/// keeps a copy and counts into the same series.
+#[derive(Debug, Clone, Default)]
+pub struct LimitStoreMetrics {
+    errors: Family<OpLabels, Counter>,
+    fallbacks: Family<PolicyLabels, Counter>,
+}
+
+impl LimitStoreMetrics {
+    /// A command that failed or timed out: `op` is `admit`, `spend`, `release` or
+    /// `refresh`.
+    pub fn error(&self, op: &'static str) {
+        self.errors.get_or_create(&OpLabels { op }).inc();
+    }
+
+    /// A request admitted unchecked (`open`) or refused with 503 (`closed`) because the
+    /// store failed.
+    pub fn fallback(&self, policy: &'static str) {
+        self.fallbacks.get_or_create(&PolicyLabels { policy }).inc();
+    }
+
+    #[cfg(test)]
+    pub fn errors(&self, op: &'static str) -> u64 {
+        self.errors.get_or_create(&OpLabels { op }).get()
+    }
+
+    #[cfg(test)]
+    pub fn fallbacks(&self, policy: &'static str) -> u64 {
+        self.fallbacks.get_or_create(&PolicyLabels { policy }).get()
+    }
+}
+
 /// What one finished request contributes.
 #[derive(Debug, Clone)]
 pub struct Finished {
@@ -122,6 +165,7 @@ pub struct Metrics {
     usage_dropped: Counter,
     usage_written: Counter,
     usage_write_errors: Counter,
+    limit_store: LimitStoreMetrics,
 }
 
 fn duration_histogram() -> Histogram {
@@ -148,6 +192,7 @@ impl Metrics {
         let usage_dropped = Counter::default();
         let usage_written = Counter::default();
         let usage_write_errors = Counter::default();
+        let limit_store = LimitStoreMetrics::default();
         registry.register(
             "requests",
             "Requests answered, by API surface, feature, model and HTTP status (499: the \
@@ -197,6 +242,20 @@ impl Metrics {
             "Batches of usage records the usage database refused",
             usage_write_errors.clone(),
         );
+        registry.register(
+            "limit_store_errors",
+            "Commands to the shared limit store (Redis) that failed or timed out, by \
+             operation: admit (a request's limit check), spend (counting an answer's tokens), \
+             release and refresh (places among requests in progress)",
+            limit_store.errors.clone(),
+        );
+        registry.register(
+            "limit_store_fallbacks",
+            "Requests decided by `[limits] on_redis_error` because the limit store failed: \
+             policy=\"open\" admitted without their limits checked, policy=\"closed\" refused \
+             with 503",
+            limit_store.fallbacks.clone(),
+        );
         Self {
             registry,
             labels,
@@ -209,7 +268,13 @@ impl Metrics {
             usage_dropped,
             usage_written,
             usage_write_errors,
+            limit_store,
         }
+    }
+
+    /// The limit store's series, for the store to count into.
+    pub fn limit_store(&self) -> LimitStoreMetrics {
+        self.limit_store.clone()
     }
 
     pub fn registry(&self) -> &Registry {
