@@ -15,7 +15,7 @@ run: setup
 test: setup
 	$(CARGO) build --workspace --all-targets
 	DEVASSIST_REQUIRE_MODEL=1 DEVASSIST_REQUIRE_TOOLS=1 $(CARGO) test --workspace
-	DEVASSIST_BIN=$(CURDIR)/target/debug/devassist .venv/bin/python -m pytest tests/python $(PYTEST_ARGS)
+	DEVASSIST_REQUIRE_TOOLS=1 DEVASSIST_BIN=$(CURDIR)/target/debug/devassist .venv/bin/python -m pytest tests/python $(PYTEST_ARGS)
 	DEVASSIST_BIN=$(CURDIR)/target/debug/devassist deploy/validate.sh
 
 ## Build the container image here with Podman (base from mmdebstrap, no registry) and run it

@@ -62,7 +62,7 @@ impl Clock {
         match self {
             Clock::System => std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| millis(d)),
+                .map_or(0, millis),
             #[cfg(test)]
             Clock::Manual(ms) => ms.load(Ordering::Acquire),
         }
