@@ -366,3 +366,21 @@ async fn redis_down_fails_closed_with_a_503() {
     assert!(!free.counts_tokens() && !free.holds_place());
     assert_eq!(a.metrics.errors("admit"), 1);
 }
+
+#[tokio::test]
+async fn a_tls_url_to_a_plain_server_is_a_store_failure_not_a_crash() {
+    let Some(server) = RedisServer::start().await else {
+        return;
+    };
+    let mut cluster = Cluster::new(&server);
+    // rustls on the workspace's ring provider: the handshake is tried, and fails.
+    cluster.url = format!("rediss://127.0.0.1:{}/0", server.port);
+    let a = cluster.replica(OnStoreError::Closed);
+    let c = caller(CallerLimits {
+        rpm: Some(10),
+        ..CallerLimits::default()
+    });
+    let refused = a.limiters.admit(&c).await.err().unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(a.metrics.errors("admit"), 1);
+}
