@@ -27,7 +27,7 @@ pub enum ExpandedMode {
     /// None (the default).
     #[default]
     Off,
-    /// Every model request.
+    /// Every generation.
     All,
     /// Requests with `expanded_ai_logging` in `X-Gitlab-Enabled-Feature-Flags`.
     GitLabFlag,

@@ -109,7 +109,7 @@ pub struct RawLog {
     /// `human` (default) or `json`.
     pub format: Option<String>,
     /// Expanded logging: full prompts and answers, secrets redacted, as JSON lines in
-    /// `expanded_file`. `false` (default), `true` (every model request) or `"gitlab_flag"`
+    /// `expanded_file`. `false` (default), `true` (every generation) or `"gitlab_flag"`
     /// (requests whose `X-Gitlab-Enabled-Feature-Flags` has `expanded_ai_logging`).
     pub expanded: Option<super::logging::RawExpanded>,
     /// Where expanded logs are appended. Default `expanded.jsonl` under `server.data_dir`.

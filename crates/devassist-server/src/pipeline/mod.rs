@@ -32,6 +32,8 @@ pub mod redact;
 pub mod route;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_redact;
 pub mod volatile;
 
 pub use expanded::request_json;

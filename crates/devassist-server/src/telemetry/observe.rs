@@ -194,13 +194,15 @@ impl Open {
 }
 
 impl Open {
-    /// Hands a model request's prompt and answer to the expanded log, when it covers it.
+    /// Hands a generation's prompt and answer to the expanded log, when it covers the
+    /// request. A request that sent no prompt (refused, an embedding) leaves no line.
     fn expanded(&self, facts: &Facts, status: u16, duration: std::time::Duration) {
         let (Some(transcript), Some(sink)) = (self.facts.transcript(), self.telemetry.expanded())
         else {
             return;
         };
-        if facts.feature.is_none() {
+        let exchange = transcript.take();
+        if exchange.request.is_none() {
             return;
         }
         let entry = ExpandedEntry {
@@ -210,7 +212,7 @@ impl Open {
             feature: facts.feature,
             model: facts.model.clone(),
             backend: facts.backend.clone(),
-            exchange: transcript.take(),
+            exchange,
             usage: facts.usage,
             status,
             duration,

@@ -1,5 +1,5 @@
 //! Expanded logging (GitLab's `expanded_ai_logging`): for the requests `[log] expanded`
-//! covers, one JSON line per model request — when, correlation id, caller, surface,
+//! covers, one JSON line per generation — when, correlation id, caller, surface,
 //! feature, model, backend, the prompt as it went to the backend, the answer as the client
 //! got it (text, reasoning, tool calls), usage, status — in a file of its own
 //! (`[log] expanded_file`), every secret in the prompt and the answer replaced by a
