@@ -188,7 +188,6 @@ fn redaction(
     first_endpoint: usize,
 ) -> crate::pipeline::Redaction {
     let policy = &settings.redaction;
-    let configured = settings.backends.len();
     let per_slot = (0..slots)
         .map(|i| match settings.backends.get(i) {
             Some(b) => policy.for_backend(b),
@@ -200,10 +199,14 @@ fn redaction(
                 .is_none_or(|e| policy.for_url(&e.base_url)),
         })
         .collect::<Vec<_>>();
-    for (i, on) in per_slot.iter().enumerate().take(configured) {
-        if *on {
-            tracing::info!(backend = %settings.backends[i].name, "Secrets in prompts to this backend are replaced by placeholders");
-        }
+    let redacted: Vec<&str> = settings
+        .backends
+        .iter()
+        .zip(&per_slot)
+        .filter_map(|(b, on)| on.then_some(b.name.as_str()))
+        .collect();
+    if !redacted.is_empty() {
+        tracing::info!(backends = %redacted.join(","), "Secrets in prompts to these backends are replaced by placeholders");
     }
     crate::pipeline::Redaction::new(per_slot)
 }
