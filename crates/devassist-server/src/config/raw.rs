@@ -51,6 +51,9 @@ pub struct RawConfig {
     /// The Ollama surface: model management.
     #[serde(default)]
     pub ollama: super::auth::RawOllama,
+    /// Secrets replaced by placeholders before a prompt leaves for a backend.
+    #[serde(default)]
+    pub redaction: super::redaction::RawRedaction,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +108,12 @@ pub struct RawLog {
     pub level: Option<String>,
     /// `human` (default) or `json`.
     pub format: Option<String>,
+    /// Expanded logging: full prompts and answers, secrets redacted, as JSON lines in
+    /// `expanded_file`. `false` (default), `true` (every generation) or `"gitlab_flag"`
+    /// (requests whose `X-Gitlab-Enabled-Feature-Flags` has `expanded_ai_logging`).
+    pub expanded: Option<super::logging::RawExpanded>,
+    /// Where expanded logs are appended. Default `expanded.jsonl` under `server.data_dir`.
+    pub expanded_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -143,6 +152,9 @@ pub struct RawBackend {
     pub mock: Option<RawMock>,
     /// How the backend runs (always on, a process, operator hooks) and its limits.
     pub lifecycle: Option<super::lifecycle::RawLifecycle>,
+    /// Replace secrets in prompts by placeholders before they reach this backend. Default:
+    /// `[redaction] mode` (`auto`: only for backends that are not local).
+    pub redact_secrets: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

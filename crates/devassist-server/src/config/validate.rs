@@ -152,6 +152,9 @@ pub fn validate(
     let aliases = super::aliases::validate(raw.aliases, &mut p);
     let prompt_cache = super::prompt_cache::validate(raw.prompt_cache, &mut p);
     let auth = super::auth::validate(raw.auth, raw.ollama, &mut p);
+    let redaction = super::redaction::validate(raw.redaction, &mut p);
+    let expanded =
+        super::logging::validate(raw.log.expanded, raw.log.expanded_file, &data_dir, &mut p);
 
     (problems.len() == before).then(|| Settings {
         server: ServerSettings {
@@ -165,7 +168,11 @@ pub fn validate(
             body_timeout: limits.2,
             data_dir,
         },
-        log: LogSettings { level, format },
+        log: LogSettings {
+            level,
+            format,
+            expanded,
+        },
         backends,
         models,
         engine,
@@ -177,6 +184,7 @@ pub fn validate(
         aliases,
         prompt_cache,
         auth,
+        redaction,
     })
 }
 
@@ -321,6 +329,7 @@ fn backend(
         transport,
         mock,
         lifecycle,
+        redact_secrets: b.redact_secrets,
     })
 }
 

@@ -122,6 +122,8 @@ pub struct Metrics {
     usage_dropped: Counter,
     usage_written: Counter,
     usage_write_errors: Counter,
+    /// Secrets redacted, expanded-log records (`privacy.rs`).
+    pub privacy: super::privacy::PrivacyMetrics,
 }
 
 fn duration_histogram() -> Histogram {
@@ -197,7 +199,9 @@ impl Metrics {
             "Batches of usage records the usage database refused",
             usage_write_errors.clone(),
         );
+        let privacy = super::privacy::PrivacyMetrics::register(&mut registry);
         Self {
+            privacy,
             registry,
             labels,
             requests,
