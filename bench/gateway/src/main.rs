@@ -60,6 +60,13 @@ enum Cmd {
         /// use instead of the built-in mock; needs --latency-only.
         #[arg(long)]
         upstream: Option<String>,
+        /// Leave out the auth phases (devassist with API keys and a per-key limit).
+        #[arg(long)]
+        no_auth: bool,
+        /// Add the phase with the per-key limit held in Redis (starts its own
+        /// `redis-server`, which must be installed).
+        #[arg(long)]
+        redis: bool,
     },
     /// Render gateway.md again from a saved gateway.json (after changing the page layout).
     Render {
@@ -145,6 +152,8 @@ fn main() -> ExitCode {
             realtime,
             latency_only,
             upstream,
+            no_auth,
+            redis,
         } => {
             let opts = plan::Options {
                 devassist,
@@ -156,6 +165,8 @@ fn main() -> ExitCode {
                 realtime,
                 latency_only,
                 upstream,
+                auth: !no_auth,
+                redis: redis && !no_auth,
             };
             multi_thread().and_then(|rt| {
                 rt.block_on(async {

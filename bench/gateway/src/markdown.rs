@@ -220,7 +220,55 @@ fn goals(s: &mut String, r: &Report) {
             yes(u.max_rss_mib <= SOAK_RSS_MIB)
         );
     }
+    auth_goals(s, r);
     s.push('\n');
+}
+
+/// Issue 13's goals for access control: API-key authentication with a per-key limit adds
+/// at most this much p99 at 1,000 RPS over the same gateway without it, and keeps at least
+/// this share of its highest rate.
+const AUTH_P99_MS: f64 = 0.05;
+const AUTH_RATE_SHARE: f64 = 0.9;
+
+/// The auth variants against devassist without auth, in the same run.
+fn auth_goals(s: &mut String, r: &Report) {
+    let Some(open) = point(r, "devassist", 1000.0) else {
+        return;
+    };
+    for (target, what) in [
+        ("devassist-auth", "API key + per-key limit (memory)"),
+        ("devassist-redis", "API key + per-key limit (Redis)"),
+    ] {
+        let Some(p) = point(r, target, 1000.0) else {
+            continue;
+        };
+        let extra = p.result.service.p99_us - open.result.service.p99_us;
+        let goal = target == "devassist-auth";
+        let _ = writeln!(
+            s,
+            "| {what}: p99 ≤ {AUTH_P99_MS} ms over no auth at 1,000 RPS | {} ms from send | {} |",
+            signed_ms(extra),
+            if goal {
+                yes(extra / 1000.0 <= AUTH_P99_MS)
+            } else {
+                "(reported)"
+            }
+        );
+        if let (Some(a), Some(o)) = (r.max_rate(target), r.max_rate("devassist")) {
+            let share = if o > 0.0 { a / o } else { 0.0 };
+            let _ = writeln!(
+                s,
+                "| {what}: highest rate ≥ {:.0} % of no auth's | {a:.0} vs {o:.0} RPS ({:.0} %) | {} |",
+                AUTH_RATE_SHARE * 100.0,
+                share * 100.0,
+                if goal {
+                    yes(share >= AUTH_RATE_SHARE)
+                } else {
+                    "(reported)"
+                }
+            );
+        }
+    }
 }
 
 fn yes(ok: bool) -> &'static str {

@@ -8,6 +8,7 @@ use crate::load::streams::{self, StreamResult, StreamRun};
 use crate::load::{CONNECTIONS, Client, Clients, Target, client};
 use crate::procstat::{Monitor, Usage, cpu_seconds, tree};
 use crate::report::{Machine, RatePoint, Report, Round, Search, StreamPoint};
+use crate::targets::Access;
 use crate::{BoxError, targets};
 use bytes::Bytes;
 use http::HeaderValue;
@@ -33,6 +34,11 @@ pub struct Options {
     /// against another server); needs `latency_only`, as the stream phases need the
     /// mock's paced streams.
     pub upstream: Option<String>,
+    /// Also measure devassist with API-key authentication and a per-key limit (in memory),
+    /// at fixed rates and in the rate search, beside the same gateway without it.
+    pub auth: bool,
+    /// … and with that limit held in a Redis server (started for the run).
+    pub redis: bool,
 }
 
 /// Durations of each kind of phase.
@@ -71,6 +77,9 @@ pub(crate) struct Endpoint {
     pub(crate) pid: Option<u32>,
     pub(crate) bearer: Option<HeaderValue>,
     pub(crate) ollama: bool,
+    /// Measured in the stream phases too (the auth variants are not: authentication
+    /// happens once per request, which the fixed rates and the rate search measure).
+    pub(crate) streams: bool,
 }
 
 impl Endpoint {
@@ -173,8 +182,16 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
         pid: None,
         bearer: None,
         ollama: false,
+        streams: true,
     }];
-    let (devassist, base) = targets::devassist(&opts.devassist, &upstream, &dir)?;
+    let (devassist, base, _) = targets::devassist(
+        &opts.devassist,
+        &upstream,
+        &dir,
+        "devassist",
+        Access::Open,
+        None,
+    )?;
     endpoints.push(Endpoint {
         label: "devassist",
         interleave: true,
@@ -182,6 +199,7 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
         pid: Some(devassist.pid()),
         bearer: None,
         ollama: false,
+        streams: true,
     });
     // Scenario 3: the same gateway spoken to in Ollama's dialect.
     endpoints.push(Endpoint {
@@ -191,7 +209,39 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
         pid: Some(devassist.pid()),
         bearer: None,
         ollama: true,
+        streams: true,
     });
+    // The same gateway with API keys and a per-key limit: what access control adds.
+    let redis = match opts.redis {
+        true => Some(targets::redis(&dir)?),
+        false => None,
+    };
+    let mut guarded = Vec::new();
+    let variants = [
+        (opts.auth, "devassist-auth", Access::Keys),
+        (opts.redis, "devassist-redis", Access::KeysRedis),
+    ];
+    for (label, access) in variants
+        .into_iter()
+        .filter_map(|(on, l, a)| on.then_some((l, a)))
+    {
+        let url = redis.as_ref().map(|(_, url)| url.as_str());
+        let (proc, base, key) =
+            targets::devassist(&opts.devassist, &upstream, &dir, label, access, url)?;
+        let bearer = key
+            .map(|k| HeaderValue::from_str(&format!("Bearer {k}")))
+            .transpose()?;
+        endpoints.push(Endpoint {
+            label,
+            interleave: true,
+            base,
+            pid: Some(proc.pid()),
+            bearer,
+            ollama: false,
+            streams: false,
+        });
+        guarded.push(proc);
+    }
     // LiteLLM last in every group: it keeps working on requests whose clients have gone
     // (it does not cancel them upstream), and `settle` then waits for it before the next.
     let litellm = match &opts.litellm_venv {
@@ -208,6 +258,7 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
                     targets::LITELLM_KEY
                 ))?),
                 ollama: false,
+                streams: true,
             });
             Some(proc)
         }
@@ -263,12 +314,12 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
         }
         report.finish(Machine::loadavg());
         report.save(&opts.out, began)?;
-        drop((litellm, devassist, mock));
+        drop((litellm, guarded, devassist, redis, mock));
         return Ok(report);
     }
     // Scenario 2 (and 3): streams at fixed concurrency.
     for concurrency in t.concurrency {
-        for e in endpoints.iter() {
+        for e in endpoints.iter().filter(|e| e.streams) {
             let run = StreamRun {
                 concurrency,
                 ramp: t.stream_ramp,
@@ -306,7 +357,7 @@ pub async fn run(opts: Options) -> Result<Report, BoxError> {
     }
     report.finish(Machine::loadavg());
     report.save(&opts.out, began)?;
-    drop((litellm, devassist, mock));
+    drop((litellm, guarded, devassist, redis, mock));
     Ok(report)
 }
 

@@ -166,6 +166,7 @@ async fn interleaved_targets_get_one_slice_per_round_and_every_request_merged()
         pid: None,
         bearer: None,
         ollama: false,
+        streams: true,
     };
     let (a, b) = (endpoint("direct"), endpoint("again"));
     let points = interleaved(
@@ -320,6 +321,66 @@ fn added_latency_leaves_out_the_load_generators_lag() {
         "added p99 from send: {row}"
     );
     assert!(!row.contains("+0.001"), "{row}");
+}
+
+/// The auth goals compare the auth variant with devassist without auth, not with direct.
+#[test]
+fn auth_goals_compare_with_the_gateway_without_auth() {
+    use crate::report::Search;
+    let search = |target: &str, max_ok_rps| Search {
+        target: target.to_owned(),
+        max_ok_rps,
+        steps: Vec::new(),
+    };
+    let report = Report {
+        machine: Machine::describe(),
+        started: String::new(),
+        duration_s: 0.0,
+        devassist_version: String::new(),
+        git_commit: None,
+        litellm_version: None,
+        litellm_workers: 0,
+        quick: false,
+        realtime: false,
+        latency_only: false,
+        upstream: None,
+        timeout_ms: 1000,
+        stream_chunks: 0,
+        stream_interval_ms: 0,
+        fixed: vec![
+            point("direct", (29.0, 64.0), (30.0, 50.0)),
+            point("devassist", (42.0, 140.0), (17.0, 42.0)),
+            point("devassist-auth", (45.0, 170.0), (17.0, 42.0)),
+            point("devassist-redis", (80.0, 260.0), (17.0, 42.0)),
+        ],
+        streams: Vec::new(),
+        soak: None,
+        soak_s: 0.0,
+        search: vec![
+            search("devassist", 16_000.0),
+            search("devassist-auth", 14_000.0),
+        ],
+        loadavg_end: None,
+    };
+    let md = crate::markdown::render(&report);
+    let row = |start: &str| {
+        md.lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let p99 = row("| API key + per-key limit (memory): p99");
+    assert!(p99.contains("| +0.030 ms from send | yes |"), "{p99}");
+    let rate = row("| API key + per-key limit (memory): highest rate");
+    assert!(
+        rate.contains("14000 vs 16000 RPS (88 %) | **no** |"),
+        "{rate}"
+    );
+    let redis = row("| API key + per-key limit (Redis): p99");
+    assert!(
+        redis.contains("+0.120 ms from send | (reported) |"),
+        "{redis}"
+    );
 }
 
 #[test]

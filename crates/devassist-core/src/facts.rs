@@ -8,7 +8,8 @@
 
 use crate::event::Usage;
 use crate::feature::Feature;
-use std::sync::{Arc, Mutex, PoisonError};
+use crate::transcript::Transcript;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Who is asking, as authentication established it: an API key's id, a user, or both.
@@ -65,6 +66,8 @@ pub struct Facts {
 pub struct RequestFacts {
     received: Instant,
     facts: Mutex<Facts>,
+    /// The prompt and answer, for a request that expanded logging covers.
+    transcript: OnceLock<Transcript>,
 }
 
 impl RequestFacts {
@@ -73,7 +76,18 @@ impl RequestFacts {
         Self {
             received,
             facts: Mutex::new(Facts::default()),
+            transcript: OnceLock::new(),
         }
+    }
+
+    /// Keeps this request's prompt and answer (expanded logging covers it).
+    pub fn keep_transcript(&self) {
+        let _ = self.transcript.set(Transcript::default());
+    }
+
+    /// Where the prompt and answer go, when they are kept.
+    pub fn transcript(&self) -> Option<&Transcript> {
+        self.transcript.get()
     }
 
     pub fn received(&self) -> Instant {

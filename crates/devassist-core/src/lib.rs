@@ -12,6 +12,7 @@ pub mod feature;
 pub mod postprocess;
 pub mod prompt;
 pub mod request;
+pub mod transcript;
 
 pub use backend::{Backend, CallContext, EventStream, ManageOp, RawResponse, UpstreamKey};
 pub use caller::{Caller, CallerKind, CallerLimits, TokenBudget};
@@ -23,3 +24,4 @@ pub use request::{
     EmbedRequest, EmbedResponse, GenerateRequest, KeepAlive, Message, Prompt, ResponseFormat, Role,
     Sampling, Task, ToolCall, ToolChoice,
 };
+pub use transcript::{Exchange, Transcript};

@@ -165,6 +165,7 @@ pub fn build(
     let auth = crate::auth::Auth::new(&settings.auth, &settings.server.data_dir, &tasks, &cancel)
         .map_err(|e| GatewayError::internal(format!("auth: {e}")))?;
     let (limit_tasks, limit_cancel) = (tasks.clone(), cancel.clone());
+    let redaction = redaction(settings, slots.len(), first_endpoint);
     let mut gateway = Gateway::new(
         settings,
         Router::with_aliases(models, &settings.aliases)?,
@@ -178,11 +179,44 @@ pub fn build(
         &limit_cancel,
     )
     .map_err(GatewayError::internal)?;
+    gateway.redaction = redaction;
     gateway.gitlab.endpoint_slots = (first_endpoint..)
         .take(settings.gitlab.allowed_endpoints.len())
         .collect();
     gateway.docs = Arc::new(load_docs(&settings.docs)?);
     Ok(AppState(Arc::new(gateway)))
+}
+
+/// Which slots get redacted prompts: configured backends as their settings say, the
+/// engine's local models never (unless `mode = "always"`), GitLab's allow-listed endpoints
+/// by their URL's host. Slots are in that order (configured, local, endpoints).
+fn redaction(
+    settings: &Settings,
+    slots: usize,
+    first_endpoint: usize,
+) -> crate::pipeline::Redaction {
+    let policy = &settings.redaction;
+    let per_slot = (0..slots)
+        .map(|i| match settings.backends.get(i) {
+            Some(b) => policy.for_backend(b),
+            None if i < first_endpoint => policy.decide(None, true),
+            None => settings
+                .gitlab
+                .allowed_endpoints
+                .get(i - first_endpoint)
+                .is_none_or(|e| policy.for_url(&e.base_url)),
+        })
+        .collect::<Vec<_>>();
+    let redacted: Vec<&str> = settings
+        .backends
+        .iter()
+        .zip(&per_slot)
+        .filter_map(|(b, on)| on.then_some(b.name.as_str()))
+        .collect();
+    if !redacted.is_empty() {
+        tracing::info!(backends = %redacted.join(","), "Secrets in prompts to these backends are replaced by placeholders");
+    }
+    crate::pipeline::Redaction::new(per_slot)
 }
 
 /// Opens the configured docs indexes; a missing or corrupt file stops start-up with an

@@ -16,6 +16,7 @@ pub mod model_info;
 pub mod pipeline;
 pub use devassist_pool as pool;
 pub mod router;
+pub mod secrets;
 pub mod state;
 mod status;
 pub mod surfaces;

@@ -37,6 +37,8 @@ pub struct Gateway {
     pub telemetry: Arc<crate::telemetry::Telemetry>,
     /// Who may call: key store, per-caller limits (`auth/`).
     pub auth: crate::auth::Auth,
+    /// Which backends get prompts with secrets replaced (`pipeline/redact.rs`).
+    pub redaction: crate::pipeline::Redaction,
 }
 
 impl Gateway {
@@ -61,6 +63,7 @@ impl Gateway {
             started_at: Instant::now(),
             telemetry,
             auth: crate::auth::Auth::off(),
+            redaction: crate::pipeline::Redaction::default(),
         }
     }
 

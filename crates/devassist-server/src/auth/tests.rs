@@ -41,7 +41,7 @@ backend = "slow"
 "#;
 
 pub(super) struct Gw {
-    app: axum::Router,
+    pub(super) app: axum::Router,
     pub(super) state: crate::AppState,
     _dir: tempfile::TempDir,
 }

@@ -191,6 +191,92 @@ async fn models_and_features_per_key() {
     assert_eq!(r.status(), 403, "docs search is a feature too");
 }
 
+/// The model lists show a key only the models it may use, and describing another model is
+/// refused like using it, in every surface's shape.
+#[tokio::test]
+async fn model_lists_show_a_key_only_its_models() {
+    use tower::ServiceExt as _;
+    let gw = Gw::new("[auth]\nmode = \"api_keys\"");
+    let key = gw
+        .key(KeySpec {
+            name: "echo-only".into(),
+            models: Some(vec!["e:1".into()]),
+            ..KeySpec::default()
+        })
+        .await;
+    let admin = gw
+        .key(KeySpec {
+            name: "ops".into(),
+            admin: true,
+            ..KeySpec::default()
+        })
+        .await;
+    let names = |v: &Value, list: &str, field: &str| -> Vec<String> {
+        v[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m[field].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let tags = json_body(gw.call(Method::GET, "/api/tags", Some(&key), None).await).await;
+    assert_eq!(names(&tags, "models", "name"), ["echo"], "{tags}");
+    let all = json_body(gw.call(Method::GET, "/api/tags", Some(&admin), None).await).await;
+    assert_eq!(names(&all, "models", "name"), ["echo", "other", "drip"]);
+    let openai = json_body(gw.call(Method::GET, "/v1/models", Some(&key), None).await).await;
+    assert_eq!(names(&openai, "data", "id"), ["echo"], "{openai}");
+
+    let r = gw
+        .call(Method::GET, "/v1/models/other", Some(&key), None)
+        .await;
+    assert_eq!(r.status(), 403);
+    let body = json_body(r).await;
+    assert_eq!(body["error"]["type"], "permission_error", "{body}");
+    let r = gw
+        .call(Method::GET, "/v1/models/echo", Some(&key), None)
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = gw
+        .call(
+            Method::POST,
+            "/api/show",
+            Some(&key),
+            Some(json!({"model": "other"})),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    assert!(
+        json_body(r).await["error"]
+            .as_str()
+            .unwrap()
+            .contains("may not use model `other`")
+    );
+
+    let anthropic = |path: &str| {
+        axum::http::Request::get(path)
+            .header("x-api-key", &key)
+            .header("anthropic-version", "2023-06-01")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let r = gw
+        .app
+        .clone()
+        .oneshot(anthropic("/v1/models"))
+        .await
+        .unwrap();
+    let list = json_body(r).await;
+    assert_eq!(names(&list, "data", "id"), ["echo"], "{list}");
+    let r = gw
+        .app
+        .clone()
+        .oneshot(anthropic("/v1/models/drip"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(json_body(r).await["error"]["type"], "permission_error");
+}
+
 #[tokio::test]
 async fn limits_answer_429_with_retry_after_in_the_dialect() {
     let gw = Gw::new("[auth]\nmode = \"api_keys\"");

@@ -54,6 +54,9 @@ pub struct RawConfig {
     /// Where per-key limits are counted: in memory or in a Redis shared by replicas.
     #[serde(default)]
     pub limits: super::limits::RawLimits,
+    /// Secrets replaced by placeholders before a prompt leaves for a backend.
+    #[serde(default)]
+    pub redaction: super::redaction::RawRedaction,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,6 +111,12 @@ pub struct RawLog {
     pub level: Option<String>,
     /// `human` (default) or `json`.
     pub format: Option<String>,
+    /// Expanded logging: full prompts and answers, secrets redacted, as JSON lines in
+    /// `expanded_file`. `false` (default), `true` (every generation) or `"gitlab_flag"`
+    /// (requests whose `X-Gitlab-Enabled-Feature-Flags` has `expanded_ai_logging`).
+    pub expanded: Option<super::logging::RawExpanded>,
+    /// Where expanded logs are appended. Default `expanded.jsonl` under `server.data_dir`.
+    pub expanded_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -146,6 +155,9 @@ pub struct RawBackend {
     pub mock: Option<RawMock>,
     /// How the backend runs (always on, a process, operator hooks) and its limits.
     pub lifecycle: Option<super::lifecycle::RawLifecycle>,
+    /// Replace secrets in prompts by placeholders before they reach this backend. Default:
+    /// `[redaction] mode` (`auto`: only for backends that are not local).
+    pub redact_secrets: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -24,6 +24,7 @@ pub struct Settings {
     pub auth: super::auth::AuthSettings,
     /// `[limits]`: where per-key limits are counted.
     pub limits: super::limits::LimitsSettings,
+    pub redaction: super::redaction::RedactionSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +79,8 @@ pub enum LogFormat {
 pub struct LogSettings {
     pub level: String,
     pub format: LogFormat,
+    /// Full prompts and answers, redacted, in a file of their own.
+    pub expanded: super::logging::ExpandedLogSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +145,8 @@ pub struct BackendSettings {
     pub mock: MockSettings,
     /// `None`: always on, no limits.
     pub lifecycle: Option<super::lifecycle::BackendLifecycle>,
+    /// `redact_secrets`: `None` follows `[redaction] mode`.
+    pub redact_secrets: Option<bool>,
 }
 
 /// What a model can do, as Ollama's `/api/show` reports it.

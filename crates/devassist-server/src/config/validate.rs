@@ -153,6 +153,9 @@ pub fn validate(
     let prompt_cache = super::prompt_cache::validate(raw.prompt_cache, &mut p);
     let auth = super::auth::validate(raw.auth, raw.ollama, &mut p);
     let limits_store = super::limits::validate(raw.limits, env, &mut p);
+    let redaction = super::redaction::validate(raw.redaction, &mut p);
+    let expanded =
+        super::logging::validate(raw.log.expanded, raw.log.expanded_file, &data_dir, &mut p);
 
     (problems.len() == before).then(|| Settings {
         server: ServerSettings {
@@ -166,7 +169,11 @@ pub fn validate(
             body_timeout: limits.2,
             data_dir,
         },
-        log: LogSettings { level, format },
+        log: LogSettings {
+            level,
+            format,
+            expanded,
+        },
         backends,
         models,
         engine,
@@ -179,6 +186,7 @@ pub fn validate(
         prompt_cache,
         auth,
         limits: limits_store,
+        redaction,
     })
 }
 
@@ -323,6 +331,7 @@ fn backend(
         transport,
         mock,
         lifecycle,
+        redact_secrets: b.redact_secrets,
     })
 }
 

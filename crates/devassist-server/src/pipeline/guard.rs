@@ -92,20 +92,43 @@ fn check_caller(caller: &Caller, route: &ModelEntry, feature: Feature) -> Result
     if !caller.may_use_feature(feature) {
         return Err(feature_refused(caller, feature));
     }
-    let model = &route.settings;
-    let allowed =
-        caller.may_use_model(&model.name) || model.aliases.iter().any(|a| caller.may_use_model(a));
-    if !allowed {
-        let list = caller.models.iter().flatten().cloned().collect::<Vec<_>>();
-        return Err(GatewayError::forbidden(format!(
-            "{} may not use model `{}` (it may use: {})",
-            who(caller),
-            model.name,
-            list.join(", ")
-        ))
-        .with_param("model"));
+    if !may_use(caller, route) {
+        return Err(model_refused(caller, route));
     }
     Ok(())
+}
+
+/// Whether `caller` may use `model`, by its name or one of its aliases. Also what the model
+/// lists (`/api/tags`, `/v1/models`) show a caller: only what it may use.
+pub fn may_use(caller: &Caller, model: &ModelEntry) -> bool {
+    let m = &model.settings;
+    caller.may_use_model(&m.name) || m.aliases.iter().any(|a| caller.may_use_model(a))
+}
+
+/// 403 naming the model and what the caller may use instead.
+pub fn model_refused(caller: &Caller, model: &ModelEntry) -> GatewayError {
+    let list = caller.models.iter().flatten().cloned().collect::<Vec<_>>();
+    GatewayError::forbidden(format!(
+        "{} may not use model `{}` (it may use: {})",
+        who(caller),
+        model.settings.name,
+        list.join(", ")
+    ))
+    .with_param("model")
+}
+
+/// The model `requested` names, if the caller may use it: for the routes that describe one
+/// model (`/api/show`, `/v1/models/{id}`). No caller: authentication is off.
+pub fn resolve_visible(
+    router: &crate::router::Router,
+    caller: Option<&Caller>,
+    requested: &str,
+) -> Result<std::sync::Arc<ModelEntry>, GatewayError> {
+    let m = router.resolve(requested)?;
+    match caller {
+        Some(c) if !may_use(c, &m) => Err(model_refused(c, &m)),
+        _ => Ok(m),
+    }
 }
 
 /// The answer's stream with its admission: the caller's place is held until the stream

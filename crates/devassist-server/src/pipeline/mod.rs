@@ -6,8 +6,8 @@
 //! The stages, in order, each in its own file:
 //!
 //! ```text
-//! route ─► guard ─► pool ─► prompt ─► backend ─► post-process ─► stats ─► load time ─► deadline ─► first event ─► observe
-//! route.rs guard.rs (pool/) prompt.rs (backend) postprocess.rs (pool/tracked) load_time.rs deadline.rs first_event.rs observe.rs
+//! route ─► guard ─► pool ─► redact ─► prompt ─► backend ─► post-process ─► restore ─► stats ─► load time ─► deadline ─► first event ─► observe
+//! route.rs guard.rs (pool/) redact.rs prompt.rs (backend) postprocess.rs (secrets/) (pool/tracked) load_time.rs deadline.rs first_event.rs observe.rs
 //! ```
 //!
 //! Before all of them, `volatile.rs` removes the system-prompt lines that change on every
@@ -16,9 +16,11 @@
 //!
 //! and around one try, `failover.rs` picks the replicas and decides whether a failed try
 //! may go to the next one. `observe.rs` notes what the stages learn (model, backend,
-//! tokens, timings) in the request's facts for metrics and usage records.
+//! tokens, timings) in the request's facts for metrics and usage records, and
+//! `expanded.rs` the prompt and answer of a request that expanded logging covers.
 
 mod deadline;
+mod expanded;
 mod failover;
 mod first_event;
 pub mod guard;
@@ -26,13 +28,18 @@ mod load_time;
 mod observe;
 pub mod postprocess;
 pub mod prompt;
+pub mod redact;
 pub mod route;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_redact;
 pub mod volatile;
 
+pub use expanded::request_json;
 pub use first_event::Started;
 pub use prompt::PromptReport;
+pub use redact::Redaction;
 pub use route::Requested;
 
 use crate::config::FeatureSettings;
@@ -143,7 +150,19 @@ impl Gateway {
             .get(index)
             .cloned()
             .ok_or_else(|| GatewayError::internal(format!("no backend slot {index}")))?;
+        // Redacted before the prompt stage trims anything (`redact.rs` says why).
+        let vault = self.redact(index, &mut req);
         let prepared = prompt::prepare(route, slot.protocol, &mut req);
+        if expanded::transcript(ctx).is_some() {
+            match &vault {
+                Some(vault) => {
+                    let mut sent = req.clone();
+                    crate::secrets::restore_request(vault, &mut sent);
+                    expanded::sending(ctx, &sent);
+                }
+                None => expanded::sending(ctx, &req),
+            }
+        }
         let streaming = req.stream;
         let asked = Instant::now();
         let lease = self.pool.acquire(index, req.keep_alive).await?;
@@ -161,6 +180,12 @@ impl Gateway {
             Some(clean) => postprocess::postprocess(stream, clean, streaming),
             None => stream,
         };
+        // The answer was cleaned against the redacted prompt; now the secrets come back.
+        let stream = match vault {
+            Some(vault) => crate::secrets::restore(stream, vault),
+            None => stream,
+        };
+        let stream = expanded::capture(stream, ctx);
         let stream = crate::pool::tracked(stream, lease);
         let stream = load_time::report(stream, waited);
         let stream = match deadline {
@@ -193,9 +218,10 @@ impl Gateway {
     async fn embed_on(
         &self,
         index: usize,
-        req: EmbedRequest,
+        mut req: EmbedRequest,
         ctx: &CallContext,
     ) -> Result<EmbedResponse, GatewayError> {
+        self.redact_embed(index, &mut req);
         let asked = Instant::now();
         let lease = self.pool.acquire(index, req.keep_alive).await?;
         observe::sending(

@@ -166,6 +166,8 @@ pub struct Metrics {
     usage_written: Counter,
     usage_write_errors: Counter,
     limit_store: LimitStoreMetrics,
+    /// Secrets redacted, expanded-log records (`privacy.rs`).
+    pub privacy: super::privacy::PrivacyMetrics,
 }
 
 fn duration_histogram() -> Histogram {
@@ -256,7 +258,9 @@ impl Metrics {
              with 503",
             limit_store.fallbacks.clone(),
         );
+        let privacy = super::privacy::PrivacyMetrics::register(&mut registry);
         Self {
+            privacy,
             registry,
             labels,
             requests,

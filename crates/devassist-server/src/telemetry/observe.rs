@@ -8,6 +8,7 @@
 //! `/status/queue` and `/metrics` are not requests of the API and are not recorded.
 
 use super::Telemetry;
+use super::expanded::ExpandedEntry;
 use super::metrics::{Finished, RejectReason};
 use super::usage::UsageRecord;
 use crate::guard::RequestId;
@@ -17,7 +18,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
-use devassist_core::{ErrorKind, GatewayError, RequestFacts};
+use devassist_core::{ErrorKind, Facts, GatewayError, RequestFacts};
 use http_body::{Body as _, Frame, SizeHint};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -51,6 +52,12 @@ pub async fn layer(
     }
     let surface = Surface::for_path(path).as_str();
     let facts = Arc::new(RequestFacts::new(Instant::now()));
+    if telemetry
+        .expanded()
+        .is_some_and(|sink| sink.covers(req.headers()))
+    {
+        facts.keep_transcript();
+    }
     let request_id = req.extensions_mut().get_mut::<RequestId>().map(|rid| {
         rid.attach_facts(facts.clone());
         rid.shared()
@@ -153,6 +160,7 @@ impl Open {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
         });
+        self.expanded(&facts, status, duration);
         // Usage is about model requests, and about refusals (who was turned away). A listing,
         // a malformed body or a path that does not exist is neither, and leaves no row that a
         // scanner could fill the disk with.
@@ -182,6 +190,34 @@ impl Open {
             },
             metrics,
         );
+    }
+}
+
+impl Open {
+    /// Hands a generation's prompt and answer to the expanded log, when it covers the
+    /// request. A request that sent no prompt (refused, an embedding) leaves no line.
+    fn expanded(&self, facts: &Facts, status: u16, duration: std::time::Duration) {
+        let (Some(transcript), Some(sink)) = (self.facts.transcript(), self.telemetry.expanded())
+        else {
+            return;
+        };
+        let exchange = transcript.take();
+        if exchange.request.is_none() {
+            return;
+        }
+        let entry = ExpandedEntry {
+            at: self.at,
+            request_id: self.request_id.clone().unwrap_or_else(|| Arc::from("")),
+            surface: self.surface,
+            feature: facts.feature,
+            model: facts.model.clone(),
+            backend: facts.backend.clone(),
+            exchange,
+            usage: facts.usage,
+            status,
+            duration,
+        };
+        sink.record(entry, &self.telemetry.metrics);
     }
 }
 

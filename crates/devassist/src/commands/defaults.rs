@@ -25,6 +25,7 @@ pub fn add_default_models(settings: &mut Settings) {
         transport: Default::default(),
         mock: MockSettings::default(),
         lifecycle: None,
+        redact_secrets: None,
     });
     settings.models.push(ModelSettings {
         name: "mock".into(),

@@ -3,8 +3,10 @@
 //! serve until SIGTERM or SIGINT, then drain within the grace period and write the last
 //! usage records.
 
+use devassist_server::config::logging::ExpandedMode;
 use devassist_server::config::telemetry::USAGE_FILE;
 use devassist_server::config::{self, LogFormat, Settings};
+use devassist_server::telemetry::expanded::ExpandedWriter;
 use devassist_server::telemetry::usage::{Store, UsageWriter, WriterConfig};
 use devassist_server::{AppState, ServerLimits};
 use std::path::PathBuf;
@@ -141,6 +143,7 @@ async fn serve(mut settings: Settings, limits: ServerLimits) -> Result<(), Strin
         None => None,
     };
     let usage = start_usage(&settings, &state);
+    let expanded = start_expanded(&settings, &state)?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, models = settings.models.len(), "Listening");
     let stop_metrics = CancellationToken::new();
@@ -186,7 +189,31 @@ async fn serve(mut settings: Settings, limits: ServerLimits) -> Result<(), Strin
     if let Some(writer) = usage {
         writer.shutdown(Duration::from_secs(10)).await;
     }
+    if let Some(writer) = expanded {
+        writer.shutdown(Duration::from_secs(10)).await;
+    }
     result
+}
+
+/// Opens the expanded log and starts its writer when `[log] expanded` is on. Turned on, a
+/// file that cannot be opened stops start-up: the operator asked for that record.
+fn start_expanded(settings: &Settings, state: &AppState) -> Result<Option<ExpandedWriter>, String> {
+    let expanded = &settings.log.expanded;
+    if expanded.mode == ExpandedMode::Off {
+        return Ok(None);
+    }
+    let writer = ExpandedWriter::start(expanded, state.telemetry.clone()).map_err(|e| {
+        format!(
+            "log.expanded_file: cannot open {}: {e}",
+            expanded.file.display()
+        )
+    })?;
+    tracing::warn!(
+        path = %expanded.file.display(),
+        mode = ?expanded.mode,
+        "Expanded logging is on: full prompts and answers (secrets redacted) are written"
+    );
+    Ok(Some(writer))
 }
 
 /// Opens the usage database and starts its writer, unless `[usage] enabled = false`. A

@@ -4,12 +4,13 @@
 //! pattern: Claude Code's gateway model discovery lists only such ids.
 
 use super::dialect::AnthropicDialect;
+use crate::pipeline::guard;
 use crate::router::ModelEntry;
 use crate::state::AppState;
 use crate::surfaces::Dialect;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use devassist_core::GatewayError;
+use devassist_core::{Caller, GatewayError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -37,10 +38,13 @@ fn entry(id: &str, m: &ModelEntry) -> Value {
     })
 }
 
-/// Every id the list shows, each with its model.
-fn ids(st: &AppState) -> Vec<(String, &ModelEntry)> {
+/// Every id the list shows the caller, each with its model: only models it may use.
+fn ids<'a>(st: &'a AppState, caller: Option<&Caller>) -> Vec<(String, &'a ModelEntry)> {
     let mut out = Vec::new();
     for (i, m) in st.router.models().iter().enumerate() {
+        if caller.is_some_and(|c| !guard::may_use(c, m)) {
+            continue;
+        }
         out.push((m.settings.name.clone(), m.as_ref()));
         for a in st.router.exact_aliases(i) {
             let lower = a.to_ascii_lowercase();
@@ -52,8 +56,8 @@ fn ids(st: &AppState) -> Vec<(String, &ModelEntry)> {
     out
 }
 
-pub fn list(st: &AppState, page: Page) -> Response {
-    let all = ids(st);
+pub fn list(st: &AppState, caller: Option<&Caller>, page: Page) -> Response {
+    let all = ids(st, caller);
     let limit = page.limit.unwrap_or(20);
     if !(1..=1000).contains(&limit) {
         return AnthropicDialect::error_response(
@@ -88,8 +92,8 @@ pub fn list(st: &AppState, page: Page) -> Response {
     .into_response()
 }
 
-pub fn one(st: &AppState, id: &str) -> Response {
-    match st.router.resolve(id) {
+pub fn one(st: &AppState, caller: Option<&Caller>, id: &str) -> Response {
+    match guard::resolve_visible(&st.router, caller, id) {
         Ok(m) => axum::Json(entry(id, &m)).into_response(),
         Err(e) => AnthropicDialect::error_response(e),
     }

@@ -2,15 +2,18 @@
 
 use super::OLLAMA_VERSION;
 use super::wire::ShowBody;
+use crate::pipeline::guard;
 use crate::router::ModelEntry;
 use crate::state::AppState;
 use crate::surfaces::{Dialect, OllamaDialect, WireJson};
+use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{SecondsFormat, Utc};
-use devassist_core::GatewayError;
+use devassist_core::{Caller, GatewayError};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 pub async fn root() -> &'static str {
     "Ollama is running"
@@ -53,8 +56,22 @@ fn tag_entry(m: &ModelEntry) -> Value {
     })
 }
 
-pub async fn tags(State(st): State<AppState>) -> Response {
-    let models: Vec<Value> = st.router.models().iter().map(|m| tag_entry(m)).collect();
+/// The caller's identity, when authentication put one on the request.
+type Who = Option<Extension<Arc<Caller>>>;
+
+/// Whether the caller sees this model: only models it may use are listed.
+fn visible(who: &Who, m: &ModelEntry) -> bool {
+    who.as_ref().is_none_or(|Extension(c)| guard::may_use(c, m))
+}
+
+pub async fn tags(State(st): State<AppState>, who: Who) -> Response {
+    let models: Vec<Value> = st
+        .router
+        .models()
+        .iter()
+        .filter(|m| visible(&who, m))
+        .map(|m| tag_entry(m))
+        .collect();
     axum::Json(json!({ "models": models })).into_response()
 }
 
@@ -69,6 +86,7 @@ fn param_line(key: &str, value: &Value) -> String {
 
 pub async fn show(
     State(st): State<AppState>,
+    who: Who,
     headers: HeaderMap,
     WireJson(body, _): WireJson<ShowBody, OllamaDialect>,
 ) -> Response {
@@ -77,7 +95,8 @@ pub async fn show(
             GatewayError::bad_request("model is required").with_param("model"),
         );
     };
-    let m = match st.router.resolve(name) {
+    let caller = who.as_ref().map(|Extension(c)| c.as_ref());
+    let m = match guard::resolve_visible(&st.router, caller, name) {
         Ok(m) => m,
         Err(e) => return OllamaDialect::error_response(e),
     };
@@ -131,11 +150,11 @@ fn ps_entry(m: &ModelEntry, expires_ms: i64, now: chrono::DateTime<Utc>) -> Valu
 }
 
 /// Models whose backend is loaded: in use now, or used within the default keep-alive.
-pub async fn ps(State(st): State<AppState>) -> Response {
+pub async fn ps(State(st): State<AppState>, who: Who) -> Response {
     let keep = std::time::Duration::from_secs(5 * 60);
     let now = Utc::now();
     let mut out: Vec<(i64, Value)> = Vec::new();
-    for m in st.router.models() {
+    for m in st.router.models().iter().filter(|m| visible(&who, m)) {
         let Some(left) = st.loaded(m, keep) else {
             continue;
         };
