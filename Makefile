@@ -39,12 +39,13 @@ LITELLM_VENV ?= bench/.venv-litellm
 LITELLM_VERSION ?= 1.74.9
 BENCH_BIN = $${CARGO_TARGET_DIR:-$(CURDIR)/target}/release
 
-## Gateway overhead, direct vs devassist vs LiteLLM, in one run (~10 min): bench/results/gateway.{md,json,png}.
+## Gateway overhead, direct vs devassist (without and with API-key auth, limits in memory and in Redis) vs LiteLLM, in one run (~20 min): bench/results/gateway.{md,json,png}.
 ## Latency phases run under SCHED_RR (--realtime), the rate search at nice -10, so other work on the machine disturbs the figures less.
 bench-gateway:
 	$(CARGO) build --release -p devassist -p devassist-bench-gateway --no-default-features
 	bench/gateway/setup-litellm.sh $(LITELLM_VENV) $(LITELLM_VERSION)
-	nice -n -10 timeout 1500 $(BENCH_BIN)/bench-gateway run --devassist $(BENCH_BIN)/devassist --litellm-venv $(LITELLM_VENV) --realtime --out bench/results
+	command -v redis-server >/dev/null || apt-get install -y -qq redis-server
+	nice -n -10 timeout 1800 $(BENCH_BIN)/bench-gateway run --devassist $(BENCH_BIN)/devassist --litellm-venv $(LITELLM_VENV) --realtime --redis --out bench/results
 	$(LITELLM_VENV)/bin/python bench/gateway/plot.py bench/results/gateway.json bench/results/gateway.png
 
 ## Independent check of bench-gateway's added latency (~6 min): oha (open loop, 32 connections,

@@ -131,7 +131,10 @@ pub fn devassist(
         (Access::Open, _) => String::new(),
         (Access::Keys, _) => "\n[auth]\nmode = \"api_keys\"\n".to_owned(),
         (Access::KeysRedis, Some(url)) => format!(
-            "\n[auth]\nmode = \"api_keys\"\n\n[limits]\nstore = \"redis\"\nredis_url = \"{url}\"\n"
+            "\n[auth]\nmode = \"api_keys\"\n\n[limits]\nstore = \"redis\"\nredis_url = \"{url}\"\n\
+             # A Redis that fails shows as errors, not as a fast run with unchecked limits.\n\
+             on_redis_error = \"closed\"\nkey_prefix = \"bench-{pid}:\"\n",
+            pid = std::process::id()
         ),
         (Access::KeysRedis, None) => return Err("the Redis phase needs a Redis URL".into()),
     };
