@@ -376,7 +376,7 @@ fn auth_goals_compare_with_the_gateway_without_auth() {
         rate.contains("14000 vs 16000 RPS (88 %) | **no** |"),
         "{rate}"
     );
-    let redis = row("| API key + per-key limit (Redis): p99");
+    let redis = row("| API key + per-key limit (Redis): p99 over no auth");
     assert!(
         redis.contains("+0.120 ms from send | (reported) |"),
         "{redis}"
