@@ -228,7 +228,7 @@ impl Limiters {
         let Some(limiter) = self.get(caller) else {
             return Ok(Admission::default());
         };
-        let who = format!("API key `{}` ({})", caller.name, caller.id);
+        let who = caller.describe();
         let now = Instant::now();
         if let Some(b) = &limiter.budget
             && let Ok(mut b) = b.lock()

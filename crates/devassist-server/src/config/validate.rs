@@ -151,7 +151,7 @@ pub fn validate(
     let data_dir = super::telemetry::data_dir(raw.server.data_dir, env);
     let aliases = super::aliases::validate(raw.aliases, &mut p);
     let prompt_cache = super::prompt_cache::validate(raw.prompt_cache, &mut p);
-    let auth = super::auth::validate(raw.auth, raw.ollama, &mut p);
+    let auth = super::auth::validate(raw.auth, raw.ollama, env, &mut p);
 
     (problems.len() == before).then(|| Settings {
         server: ServerSettings {
