@@ -1,8 +1,9 @@
 //! The auth layer on the whole app, in memory on the mock backend: every route × every
-//! mode (nothing but the health endpoints without credentials when authentication is on;
-//! the routes are read from the sources, so a new one cannot be forgotten), the headers
-//! keys come in, each refusal in the dialect of its path. Keys, per-key models, limits and
-//! `/status`: `tests_keys.rs`, on the helpers here.
+//! mode, API keys, GitLab's tokens and OIDC tokens included (nothing but the health
+//! endpoints without credentials when authentication is on; the routes are read from the
+//! sources, so a new one cannot be forgotten), the headers keys come in, each refusal in the
+//! dialect of its path. Keys, per-key models, limits and `/status`: `tests_keys.rs`; tokens:
+//! `tests_gitlab.rs`, `tests_oidc.rs`; all on the helpers here.
 
 use super::store::KeySpec;
 use super::test_idp::{Idp, Signer, fixture_ref, now};
