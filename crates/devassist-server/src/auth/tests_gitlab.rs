@@ -72,9 +72,21 @@ impl Setup {
             "[auth]\nmode = [\"gitlab\", \"api_keys\"]\n[auth.gitlab]\nurl = \"{}\"\n{extra}",
             idp.url
         ));
-        // The start-up fetch, before any request.
+        // The start-up fetch, before any request; a request with a known key waits for it
+        // to be in place.
         idp.wait_for_hits(1).await;
-        Setup { gw, idp, key }
+        let s = Setup { gw, idp, key };
+        let bearer = format!("Bearer {}", s.token(json!({})));
+        let r =
+            s.gw.call_with(
+                Method::GET,
+                "/api/tags",
+                &gitlab_headers(&bearer, USER),
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        s
     }
 
     fn token(&self, changes: Value) -> String {

@@ -61,7 +61,7 @@ impl HttpSource {
             HttpSource::Discovery(url) => {
                 let doc = get_json(url, &options())
                     .await
-                    .map_err(|e| format!("{url}: {}", e.message))?;
+                    .map_err(|e| format!("{url}: {e}"))?;
                 doc.get("jwks_uri")
                     .and_then(|v| v.as_str())
                     .ok_or_else(|| format!("{url}: no `jwks_uri` in the discovery document"))?
@@ -70,7 +70,7 @@ impl HttpSource {
         };
         let set = get_json(&jwks_url, &options())
             .await
-            .map_err(|e| format!("{jwks_url}: {}", e.message))?;
+            .map_err(|e| format!("{jwks_url}: {e}"))?;
         serde_json::from_value(set).map_err(|e| format!("{jwks_url}: not a JWKS: {e}"))
     }
 }
