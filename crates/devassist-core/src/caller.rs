@@ -6,7 +6,7 @@
 use crate::Feature;
 use std::time::Duration;
 
-/// How the caller was identified. Closed set; JWT-based kinds join it with their modes.
+/// How the caller was identified. Closed set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallerKind {
     /// Authentication is off and the gateway listens on loopback only: the operator's own
@@ -16,6 +16,10 @@ pub enum CallerKind {
     Anonymous,
     /// An API key ("virtual key") from the gateway's key store.
     ApiKey,
+    /// A JWT from GitLab: an instance's token, or an IDE token this gateway minted.
+    GitLab,
+    /// A JWT from the company's OpenID Connect identity provider.
+    Oidc,
 }
 
 impl CallerKind {
@@ -24,6 +28,8 @@ impl CallerKind {
             CallerKind::Local => "local",
             CallerKind::Anonymous => "anonymous",
             CallerKind::ApiKey => "api_key",
+            CallerKind::GitLab => "gitlab",
+            CallerKind::Oidc => "oidc",
         }
     }
 }
@@ -50,12 +56,17 @@ pub struct TokenBudget {
 /// The authenticated caller. Cheap to share behind an `Arc`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    /// Stable id for usage and metrics: the API key's public id (`dak_…`), or `local` /
-    /// `anonymous`.
+    /// Stable id for usage and per-caller limits: the API key's public id (`dak_…`),
+    /// `oidc:<user>`, `gitlab:<instance id>`, or `local` / `anonymous`.
     pub id: String,
-    /// A human name (the key's `--name`), for logs and usage tables.
+    /// A human name (the key's `--name`, the token's user), for logs and usage tables.
     pub name: String,
     pub kind: CallerKind,
+    /// The person a token was issued for (the OIDC user claim, GitLab's global user id);
+    /// `None` for API keys, the local operator and anonymous callers.
+    pub user: Option<String>,
+    /// The identity provider's groups the caller is in (OIDC), for messages and logs.
+    pub groups: Vec<String>,
     /// May read `/status` and `/metrics` in full, manage keys and manage Ollama models.
     pub admin: bool,
     /// Models this caller may use, by configured name; `None`: every model.
@@ -81,6 +92,8 @@ impl Caller {
             id: id.to_owned(),
             name: id.to_owned(),
             kind,
+            user: None,
+            groups: Vec::new(),
             admin,
             models: None,
             features: None,
@@ -98,6 +111,20 @@ impl Caller {
 
     pub fn may_use_feature(&self, feature: Feature) -> bool {
         self.features.as_ref().is_none_or(|f| f.contains(&feature))
+    }
+
+    /// Who this is, for refusals and logs: ``API key `ci` (dak_…)``, ``user `ana@corp`
+    /// (groups: dev)``.
+    pub fn describe(&self) -> String {
+        match self.kind {
+            CallerKind::ApiKey => format!("API key `{}` ({})", self.name, self.id),
+            CallerKind::Oidc if self.groups.is_empty() => format!("user `{}`", self.name),
+            CallerKind::Oidc => {
+                format!("user `{}` (groups: {})", self.name, self.groups.join(", "))
+            }
+            CallerKind::GitLab => format!("GitLab token `{}` ({})", self.name, self.id),
+            CallerKind::Local | CallerKind::Anonymous => format!("the {} caller", self.id),
+        }
     }
 }
 

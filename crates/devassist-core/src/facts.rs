@@ -24,13 +24,17 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// Who a caller is, for usage records: an API key's public id. `None` for the local
-    /// operator and anonymous callers, who have no identity to record.
+    /// Who a caller is, for usage records: an API key's public id, a token's user. `None`
+    /// for the local operator and anonymous callers, who have no identity to record.
     pub fn of(caller: &crate::Caller) -> Option<Principal> {
         match caller.kind {
             crate::CallerKind::ApiKey => Some(Principal {
                 key: Some(Arc::from(caller.id.as_str())),
                 user: None,
+            }),
+            crate::CallerKind::GitLab | crate::CallerKind::Oidc => Some(Principal {
+                key: None,
+                user: caller.user.as_deref().map(Arc::from),
             }),
             crate::CallerKind::Local | crate::CallerKind::Anonymous => None,
         }

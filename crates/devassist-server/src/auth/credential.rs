@@ -1,8 +1,9 @@
 //! The credential a request presents, from the headers clients send it in:
-//! `Authorization: Bearer <key>` (OpenAI clients; the `ollama` Python client sends this
-//! when given `OLLAMA_API_KEY` or an `Authorization` header), `x-api-key: <key>`
+//! `Authorization: Bearer <key or JWT>` (OpenAI clients; GitLab; the `ollama` Python client
+//! sends this when given `OLLAMA_API_KEY` or an `Authorization` header), `x-api-key: <key>`
 //! (Anthropic clients), and a bare `Authorization: <key>` when the value has our key's
-//! shape (clients that let users paste a header value).
+//! shape (clients that let users paste a header value). Whether it is an API key or a token
+//! is decided by `Auth::authenticate`.
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
@@ -11,6 +12,7 @@ use axum::http::header::AUTHORIZATION;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Presented<'a> {
     None,
+    /// An API key or a token.
     Key(&'a str),
     /// An `Authorization` header that is neither a bearer token nor one of our keys.
     Malformed,

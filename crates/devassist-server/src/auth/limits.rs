@@ -140,7 +140,7 @@ impl Admission {
 }
 
 fn who(caller: &Caller) -> String {
-    format!("API key `{}` ({})", caller.name, caller.id)
+    caller.describe()
 }
 
 /// 429 with `Retry-After` in whole seconds, rounded up: a client that waits as told is

@@ -10,18 +10,19 @@
 
 pub mod admin;
 pub mod credential;
+pub mod jwt;
 pub mod keys;
 pub mod limits;
 pub mod request;
 pub mod secret;
 pub mod store;
 
-use crate::config::{AuthMode, AuthSettings};
+use crate::config::AuthSettings;
 use crate::guard::RequestId;
 use crate::state::AppState;
 use crate::surfaces::Surface;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use credential::Presented;
@@ -84,14 +85,40 @@ impl Access {
     }
 }
 
-/// The gateway's authentication: its settings, the key store (with `api_keys`) and every
-/// caller's limits.
+/// The gateway's authentication: its settings, the key store (with `api_keys`), the token
+/// verifiers (with `gitlab`, `oidc`) and every caller's limits.
 pub struct Auth {
     pub settings: AuthSettings,
     /// Authentication is off and the listener is loopback only: callers are the operator.
     local: bool,
     pub keys: Option<Arc<keys::Keys>>,
+    pub gitlab: Option<Arc<jwt::gitlab::GitLab>>,
+    pub oidc: Option<Arc<jwt::oidc::Oidc>>,
     pub limiters: limits::Limiters,
+}
+
+/// Why the authentication could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("{0}")]
+    Key(String),
+}
+
+/// A caller, and what its GitLab token grants when it came with one.
+pub struct Authenticated {
+    pub caller: Arc<Caller>,
+    pub grant: Option<Arc<jwt::gitlab::Grant>>,
+}
+
+impl From<Arc<Caller>> for Authenticated {
+    fn from(caller: Arc<Caller>) -> Self {
+        Self {
+            caller,
+            grant: None,
+        }
+    }
 }
 
 impl Auth {
@@ -101,67 +128,159 @@ impl Auth {
             settings: AuthSettings::default(),
             local: true,
             keys: None,
+            gitlab: None,
+            oidc: None,
             limiters: limits::Limiters::default(),
         }
     }
 
-    /// From settings: opens the key store with `api_keys` and watches it for changes until
-    /// `cancel`.
+    /// From settings: opens the key store with `api_keys` and watches it for changes, and
+    /// starts keeping the token providers' keys, until `cancel`.
     pub fn new(
         settings: &AuthSettings,
         data_dir: &std::path::Path,
         tasks: &tokio_util::task::TaskTracker,
         cancel: &tokio_util::sync::CancellationToken,
-    ) -> Result<Self, store::StoreError> {
-        let keys = match settings.mode {
-            AuthMode::None => None,
-            AuthMode::ApiKeys => {
-                let path = settings.keys_db(data_dir);
-                let keys = keys::Keys::open(store::KeyStore::open(&path)?)?;
-                keys.watch(tasks, cancel);
-                tracing::info!(keys_db = %path.display(), "API keys on");
-                Some(keys)
-            }
+    ) -> Result<Self, AuthError> {
+        let keys = if settings.api_keys {
+            let path = settings.keys_db(data_dir);
+            let keys = keys::Keys::open(store::KeyStore::open(&path)?)?;
+            keys.watch(tasks, cancel);
+            tracing::info!(keys_db = %path.display(), "API keys on");
+            Some(keys)
+        } else {
+            None
         };
+        let gitlab = match &settings.gitlab {
+            Some(g) => {
+                let verifier =
+                    jwt::gitlab::GitLab::new(g, tasks, cancel).map_err(AuthError::Key)?;
+                tracing::info!(instance = %g.url, "GitLab tokens on");
+                Some(Arc::new(verifier))
+            }
+            None => None,
+        };
+        let oidc = settings.oidc.as_ref().map(|o| {
+            tracing::info!(issuer = %o.issuer, "OIDC tokens on");
+            Arc::new(jwt::oidc::Oidc::new(o, tasks, cancel))
+        });
         Ok(Self {
             settings: settings.clone(),
-            local: settings.mode == AuthMode::None && !settings.allow_anonymous,
+            local: !settings.is_on() && !settings.allow_anonymous,
             keys,
+            gitlab,
+            oidc,
             limiters: limits::Limiters::default(),
         })
     }
 
     /// Whether requests must present credentials (unless anonymous callers are allowed).
     pub fn is_on(&self) -> bool {
-        self.settings.mode != AuthMode::None
+        self.settings.is_on()
     }
 
-    /// Who is calling, or 401.
-    pub fn authenticate(&self, presented: Presented<'_>) -> Result<Arc<Caller>, GatewayError> {
+    /// Who is calling, or 401 (403 for a valid token whose groups have no policy here).
+    /// `path` picks GitLab's words on GitLab's routes when GitLab tokens are on.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        path: &str,
+    ) -> Result<Authenticated, GatewayError> {
         if self.local {
-            return Ok(local());
+            return Ok(local().into());
         }
-        let Some(keys) = &self.keys else {
+        if !self.is_on() {
             // `mode = "none"` with anonymous callers allowed: credentials mean nothing.
-            return Ok(anonymous());
-        };
-        match presented {
-            Presented::None if self.settings.allow_anonymous => Ok(anonymous()),
-            Presented::None => Err(GatewayError::unauthorized(
-                "missing API key: send it as `Authorization: Bearer <key>` or `x-api-key: <key>`",
-            )),
-            Presented::Malformed => Err(GatewayError::unauthorized(
-                "invalid Authorization header: expected `Bearer <API key>`",
-            )),
-            Presented::Key(key) => keys.verify(key).map_err(|why| {
-                let what = match why {
+            return Ok(anonymous().into());
+        }
+        let gitlab_route = self.gitlab.is_some() && Surface::for_path(path) == Surface::GitLab;
+        match credential::presented(headers) {
+            Presented::None if self.settings.allow_anonymous => Ok(anonymous().into()),
+            Presented::None if gitlab_route => {
+                Err(GatewayError::unauthorized(jwt::gitlab::NO_HEADER))
+            }
+            Presented::None => Err(GatewayError::unauthorized(format!(
+                "missing {}: send it as `Authorization: Bearer <{}>`{}",
+                self.credential_name(),
+                self.credential_name(),
+                if self.keys.is_some() {
+                    " or `x-api-key: <key>`"
+                } else {
+                    ""
+                }
+            ))),
+            Presented::Malformed if gitlab_route => {
+                Err(GatewayError::unauthorized(jwt::gitlab::BAD_HEADER))
+            }
+            Presented::Malformed => Err(GatewayError::unauthorized(format!(
+                "invalid Authorization header: expected `Bearer <{}>`",
+                self.credential_name()
+            ))),
+            Presented::Key(credential) => self.verify(credential, headers, gitlab_route).await,
+        }
+    }
+
+    /// What callers present here, for messages: `API key`, `token`, `API key or token`.
+    fn credential_name(&self) -> &'static str {
+        match (
+            self.keys.is_some(),
+            self.gitlab.is_some() || self.oidc.is_some(),
+        ) {
+            (true, true) => "API key or token",
+            (false, true) => "token",
+            _ => "API key",
+        }
+    }
+
+    /// An API key goes to the key store; a JWT to the verifier the GitLab header or its
+    /// issuer picks.
+    async fn verify(
+        &self,
+        credential: &str,
+        headers: &HeaderMap,
+        gitlab_route: bool,
+    ) -> Result<Authenticated, GatewayError> {
+        if let Some(keys) = &self.keys
+            && secret::looks_like_key(credential)
+        {
+            return keys.verify(credential).map(Into::into).map_err(|why| {
+                GatewayError::unauthorized(match why {
                     keys::Refusal::Unknown => "invalid API key",
                     keys::Refusal::Revoked => "this API key has been revoked",
                     keys::Refusal::Expired => "this API key has expired",
-                };
-                GatewayError::unauthorized(what)
-            }),
+                })
+            });
         }
+        let jwt = jwt::looks_like_jwt(credential);
+        let issuer = jwt.then(|| jwt::peek_issuer(credential)).flatten();
+        if let Some(oidc) = &self.oidc
+            && issuer.as_deref() == Some(oidc.issuer.as_str())
+        {
+            let caller = oidc.verify(credential).await?;
+            return Ok(Arc::new(caller).into());
+        }
+        if let Some(gitlab) = &self.gitlab
+            && (gitlab_route || headers.contains_key(jwt::gitlab::TYPE_HEADER))
+        {
+            let (caller, grant) = gitlab.verify(credential, headers).await?;
+            return Ok(Authenticated {
+                caller: Arc::new(caller),
+                grant: Some(Arc::new(grant)),
+            });
+        }
+        Err(GatewayError::unauthorized(match (jwt, issuer) {
+            (false, _) if self.keys.is_some() => "invalid API key".to_owned(),
+            (false, _) => format!(
+                "invalid credentials: this gateway takes {}s, not API keys",
+                self.credential_name()
+            ),
+            (true, Some(iss)) if self.gitlab.is_some() => format!(
+                "invalid token: issuer `{iss}` is not trusted here (GitLab's tokens come with \
+                 `X-Gitlab-Authentication-Type: oidc`)"
+            ),
+            (true, Some(iss)) => format!("invalid token: issuer `{iss}` is not trusted here"),
+            (true, None) => "invalid token: it names no issuer".to_owned(),
+        }))
     }
 
     /// Whether `caller` may reach a route of class `access`: 401 when credentials would
@@ -186,8 +305,8 @@ impl Auth {
                 GatewayError::unauthorized(format!("{path} needs an admin API key")),
             ),
             Access::Admin => Err(GatewayError::forbidden(format!(
-                "{path} needs an admin API key; `{}` ({}) is not one",
-                caller.name, caller.id
+                "{path} needs an admin API key (or a token of an admin group); {} is not one",
+                caller.describe()
             ))),
             Access::Management
                 if caller.kind == CallerKind::Anonymous && self.settings.ollama_management =>
@@ -206,8 +325,9 @@ impl Auth {
                 )))
             }
             Access::Management => Err(GatewayError::forbidden(format!(
-                "model management ({path}) needs an admin API key; `{}` ({}) is not one",
-                caller.name, caller.id
+                "model management ({path}) needs an admin API key (or a token of an admin \
+                 group); {} is not one",
+                caller.describe()
             ))),
         }
     }
@@ -232,25 +352,36 @@ pub async fn layer(State(st): State<AppState>, mut req: Request, next: Next) -> 
     if access == Access::Open {
         return next.run(req).await;
     }
-    let path = req.uri().path();
+    let path = req.uri().path().to_owned();
     let checked = st
         .auth
-        .authenticate(credential::presented(req.headers()))
-        .inspect(|caller| {
+        .authenticate(req.headers(), &path)
+        .await
+        .inspect(|who| {
             // Usage records name the key even when this route then refuses it.
             if let Some(facts) = req.extensions().get::<RequestId>().and_then(|r| r.facts()) {
-                facts.update(|f| f.principal = devassist_core::Principal::of(caller));
+                facts.update(|f| f.principal = devassist_core::Principal::of(&who.caller));
             }
         })
-        .and_then(|caller| st.auth.authorize(access, &caller, path).map(|()| caller));
-    let caller = match checked {
-        Ok(caller) => caller,
+        .and_then(|who| {
+            st.auth.authorize(access, &who.caller, &path)?;
+            if let Some(grant) = &who.grant {
+                jwt::gitlab::authorize_route(grant, &path)?;
+            }
+            Ok(who)
+        });
+    let who = match checked {
+        Ok(who) => who,
         Err(err) => return refuse(req, err),
     };
+    let caller = who.caller;
     if let Some(rid) = req.extensions_mut().get_mut::<RequestId>() {
         rid.set_caller(caller.clone());
     }
     req.extensions_mut().insert(caller.clone());
+    if let Some(grant) = who.grant {
+        req.extensions_mut().insert(grant);
+    }
     // On the response too, for the access log and whatever counts usage after it.
     let mut resp = next.run(req).await;
     resp.extensions_mut().insert(caller);
@@ -277,6 +408,12 @@ fn refuse(req: Request, err: GatewayError) -> Response {
 }
 
 #[cfg(test)]
+mod test_idp;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_gitlab;
+#[cfg(test)]
 mod tests_keys;
+#[cfg(test)]
+mod tests_oidc;

@@ -130,6 +130,8 @@ impl KeyRecord {
             id: self.id.clone(),
             name: self.spec.name.clone(),
             kind: CallerKind::ApiKey,
+            user: None,
+            groups: Vec::new(),
             admin: self.spec.admin,
             models: self.spec.models.clone(),
             features: self.spec.features.clone(),

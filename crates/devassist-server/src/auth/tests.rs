@@ -1,10 +1,12 @@
 //! The auth layer on the whole app, in memory on the mock backend: every route × every
-//! mode (nothing but the health endpoints without credentials when authentication is on;
-//! the routes are read from the sources, so a new one cannot be forgotten), the headers
-//! keys come in, each refusal in the dialect of its path. Keys, per-key models, limits and
-//! `/status`: `tests_keys.rs`, on the helpers here.
+//! mode, API keys, GitLab's tokens and OIDC tokens included (nothing but the health
+//! endpoints without credentials when authentication is on; the routes are read from the
+//! sources, so a new one cannot be forgotten), the headers keys come in, each refusal in the
+//! dialect of its path. Keys, per-key models, limits and `/status`: `tests_keys.rs`; tokens:
+//! `tests_gitlab.rs`, `tests_oidc.rs`; all on the helpers here.
 
 use super::store::KeySpec;
+use super::test_idp::{Idp, Signer, fixture_ref, now};
 use crate::config;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -76,9 +78,26 @@ impl Gw {
         key: Option<&str>,
         body: Option<Value>,
     ) -> Response {
+        let bearer = key.map(|k| format!("Bearer {k}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .as_deref()
+            .map(|b| ("authorization", b))
+            .into_iter()
+            .collect();
+        self.call_with(method, path, &headers, body).await
+    }
+
+    /// A request with these headers (and a JSON body).
+    pub(super) async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Response {
         let mut req = Request::builder().method(method).uri(path);
-        if let Some(k) = key {
-            req = req.header("authorization", format!("Bearer {k}"));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let body = match body {
             Some(v) => {
@@ -191,6 +210,66 @@ async fn the_route_list_is_complete_enough_to_trust() {
     assert!(paths.len() >= 30, "{paths:?}");
 }
 
+/// GitLab's headers for a token (`Authorization`, type, realm, instance, user).
+pub(super) fn gitlab_headers<'a>(bearer: &'a str, user: &'a str) -> Vec<(&'static str, &'a str)> {
+    vec![
+        ("authorization", bearer),
+        ("x-gitlab-authentication-type", "oidc"),
+        ("x-gitlab-realm", "self-managed"),
+        ("x-gitlab-instance-id", super::tests_gitlab::INSTANCE),
+        ("x-gitlab-global-user-id", user),
+    ]
+}
+
+/// Token modes for the table: a GitLab instance (its keys on a local IdP, the gateway's
+/// own signing key) and an OIDC provider with a user group and an admin group.
+struct TokenModes {
+    gitlab: Gw,
+    oidc: Gw,
+    instance: String,
+    ide: String,
+    oidc_user: String,
+    oidc_admin: String,
+    _idps: (Idp, Idp),
+}
+
+impl TokenModes {
+    async fn new() -> TokenModes {
+        let gitlab_key = Signer::rsa("rsa_a.pem", "gitlab-a");
+        let gitlab_idp = Idp::start(&[&gitlab_key]).await;
+        let gitlab = Gw::new(&format!(
+            "[auth]\nmode = \"gitlab\"\n[auth.gitlab]\nurl = \"{}\"\nsigning_key = \"{}\"",
+            gitlab_idp.url,
+            fixture_ref("rsa_c.pem")
+        ));
+        let instance = gitlab_key.sign(&super::tests_gitlab::instance_claims(&gitlab_idp.url));
+        let ide = Signer::rsa("rsa_c.pem", super::jwt::gitlab::SIGNING_KID)
+            .sign(&super::tests_gitlab::ide_claims("777"));
+        let sso_key = Signer::rsa("rsa_b.pem", "sso-1");
+        let sso = Idp::start(&[&sso_key]).await;
+        let oidc = Gw::new(&format!(
+            "[auth]\nmode = \"oidc\"\n[auth.oidc]\nissuer = \"{}\"\naudience = \"devassist\"\n\
+             [auth.oidc.groups.dev]\nmodels = [\"echo\"]\n[auth.oidc.groups.ops]\nadmin = true\n",
+            sso.url
+        ));
+        let person = |groups: &[&str]| {
+            sso_key.sign(&json!({
+                "iss": sso.url, "aud": "devassist", "sub": "u-1", "groups": groups,
+                "iat": now(), "exp": now() + 600,
+            }))
+        };
+        TokenModes {
+            gitlab,
+            oidc,
+            instance: format!("Bearer {instance}"),
+            ide: format!("Bearer {ide}"),
+            oidc_user: person(&["dev"]),
+            oidc_admin: person(&["ops"]),
+            _idps: (gitlab_idp, sso),
+        }
+    }
+}
+
 /// Every route × every mode: who gets through the auth layer.
 #[tokio::test]
 async fn every_route_in_every_mode() {
@@ -203,6 +282,7 @@ async fn every_route_in_every_mode() {
     let anonymous = Gw::new("[auth]\nallow_anonymous = true");
     let keys = Gw::new("[auth]\nmode = \"api_keys\"");
     let keys_anon = Gw::new("[auth]\nmode = \"api_keys\"\nallow_anonymous = true");
+    let tokens = TokenModes::new().await;
     let user = keys
         .key(KeySpec {
             name: "user".into(),
@@ -268,6 +348,51 @@ async fn every_route_in_every_mode() {
                 None
             };
             assert_eq!(refused(&r), expect, "anonymous with keys: {at}");
+
+            // GitLab's tokens: nothing without one; an instance token everywhere but admin
+            // routes; an IDE token only on GitLab's two completion routes.
+            let r = tokens.gitlab.call(method.clone(), path, None, None).await;
+            let expect = (!open).then_some(StatusCode::UNAUTHORIZED);
+            assert_eq!(refused(&r), expect, "gitlab, no token: {at}");
+            let r = tokens
+                .gitlab
+                .call_with(
+                    method.clone(),
+                    path,
+                    &gitlab_headers(&tokens.instance, "777"),
+                    None,
+                )
+                .await;
+            let expect = (admin_route || management).then_some(StatusCode::FORBIDDEN);
+            assert_eq!(refused(&r), expect, "gitlab instance token: {at}");
+            let r = tokens
+                .gitlab
+                .call_with(
+                    method.clone(),
+                    path,
+                    &gitlab_headers(&tokens.ide, "777"),
+                    None,
+                )
+                .await;
+            let completions = ["/v2/code/completions", "/v2/completions"].contains(&path.as_str());
+            let expect = (!open && !completions).then_some(StatusCode::FORBIDDEN);
+            assert_eq!(refused(&r), expect, "gitlab IDE token: {at}");
+
+            // OIDC: nothing without a token; a user's group is no admin, an admin group is.
+            let r = tokens.oidc.call(method.clone(), path, None, None).await;
+            let expect = (!open).then_some(StatusCode::UNAUTHORIZED);
+            assert_eq!(refused(&r), expect, "oidc, no token: {at}");
+            let r = tokens
+                .oidc
+                .call(method.clone(), path, Some(&tokens.oidc_user), None)
+                .await;
+            let expect = (admin_route || management).then_some(StatusCode::FORBIDDEN);
+            assert_eq!(refused(&r), expect, "oidc user: {at}");
+            let r = tokens
+                .oidc
+                .call(method.clone(), path, Some(&tokens.oidc_admin), None)
+                .await;
+            assert_eq!(refused(&r), None, "oidc admin: {at}");
         }
     }
 }

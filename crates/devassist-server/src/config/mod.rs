@@ -4,6 +4,7 @@
 
 pub mod aliases;
 pub mod auth;
+pub mod auth_tokens;
 pub mod docs;
 mod env;
 pub mod features;
@@ -114,7 +115,9 @@ pub fn from_str(
     env::apply(&mut root, vars, &mut problems);
 
     let mut unknown = Vec::new();
-    let mut record = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    // `Option` tables show as `?` segments: `auth.oidc.?.groups` is `auth.oidc.groups`.
+    let mut record =
+        |path: serde_ignored::Path<'_>| unknown.push(path.to_string().replace(".?", ""));
     let de = serde_ignored::Deserializer::new(toml::Value::Table(root), &mut record);
     let raw: raw::RawConfig = match serde_path_to_error::deserialize(de) {
         Ok(raw) => raw,

@@ -151,7 +151,7 @@ pub fn validate(
     let data_dir = super::telemetry::data_dir(raw.server.data_dir, env);
     let aliases = super::aliases::validate(raw.aliases, &mut p);
     let prompt_cache = super::prompt_cache::validate(raw.prompt_cache, &mut p);
-    let auth = super::auth::validate(raw.auth, raw.ollama, &mut p);
+    let auth = super::auth::validate(raw.auth, raw.ollama, env, &mut p);
     let limits_store = super::limits::validate(raw.limits, env, &mut p);
     let redaction = super::redaction::validate(raw.redaction, &mut p);
     let expanded =

@@ -70,7 +70,7 @@ impl Gateway {
 }
 
 fn who(caller: &Caller) -> String {
-    format!("API key `{}` ({})", caller.name, caller.id)
+    caller.describe()
 }
 
 fn feature_refused(caller: &Caller, feature: Feature) -> GatewayError {

@@ -112,6 +112,7 @@ impl Surface {
             "/v4/",
             "/monitoring/",
             "/v1/search/gitlab-docs",
+            "/v1/code/",
         ]
         .iter()
         .any(|p| path.starts_with(p))
@@ -161,6 +162,7 @@ mod surface_tests {
             ("/v1/chat/agent", Surface::GitLab),
             ("/v1/chat/documentation", Surface::GitLab),
             ("/v1/search/gitlab-docs", Surface::GitLab),
+            ("/v1/code/user_access_token", Surface::GitLab),
             ("/v2/code/completions", Surface::GitLab),
             ("/v3/code/completions", Surface::GitLab),
             ("/v4/code/suggestions", Surface::GitLab),

@@ -12,6 +12,7 @@ use super::select::select;
 use super::validate::{Checker, Loc};
 use super::wire::ModelFields;
 use super::{answer, decode, pyjson, read_json};
+use crate::auth::jwt::gitlab::Grant;
 use crate::guard::RequestId;
 use crate::state::AppState;
 use crate::surfaces::stream::streaming;
@@ -23,6 +24,7 @@ use devassist_core::{ErrorKind, Feature, GatewayError, Message, Origin, Role};
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
+use std::sync::Arc;
 
 const NDJSON: &str = "application/x-ndjson; charset=utf-8";
 
@@ -269,6 +271,22 @@ fn error_event(err: &GatewayError) -> Bytes {
     )
 }
 
+/// Each attached context needs its `include_<category>_context` unit primitive, as in
+/// GitLab's gateway.
+fn authorize_contexts(grant: &Grant, body: &AgentBody) -> Result<(), GatewayError> {
+    for m in &body.messages {
+        for (category, _, _) in &m.additional {
+            let up = format!("include_{category}_context");
+            if !grant.can(&up, true) {
+                return Err(GatewayError::forbidden(format!(
+                    "Unauthorized to access {up}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub async fn invoke(
     State(st): State<AppState>,
     Extension(rid): Extension<RequestId>,
@@ -280,8 +298,12 @@ pub async fn invoke(
 }
 
 async fn run(st: AppState, rid: RequestId, req: Request) -> Result<Response, Rejection> {
+    let grant = req.extensions().get::<Arc<Grant>>().cloned();
     let json = read_json(&st, req).await?;
     let body = decode(|c| decode_body(c, &json))?;
+    if let Some(grant) = grant {
+        authorize_contexts(&grant, &body)?;
+    }
     let target = select(&st, Feature::Chat, &body.model)?;
     let messages = messages(&body, target.profile.family.supports_system_role());
     let request = super::plan::chat(&target, &st, messages, true);

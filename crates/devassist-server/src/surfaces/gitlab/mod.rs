@@ -6,7 +6,9 @@
 //! or the admin's model for the feature), prompts come from `devassist_core::prompt`, and
 //! errors are rendered in GitLab's shapes by [`GitLabDialect`].
 //!
-//! Authentication (GitLab's JWT) is not checked yet.
+//! Authentication (GitLab's JWT, its headers and unit primitives) is the auth layer's
+//! (`auth/jwt/gitlab.rs`); `token.rs` mints the IDE tokens, `agent.rs` checks the
+//! `include_*_context` primitives of what a chat message attaches.
 
 mod agent;
 mod answer;
@@ -19,6 +21,7 @@ mod monitoring;
 pub mod plan;
 pub mod pyjson;
 pub mod select;
+mod token;
 pub mod validate;
 pub mod wire;
 
@@ -49,6 +52,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/v1/chat/{chat_invokable}", only_post(post(chat::invoke)))
         .route("/v2/chat/agent", only_post(post(agent::invoke)))
+        .route(
+            "/v1/code/user_access_token",
+            only_post(post(token::user_access_token)),
+        )
         .route("/monitoring/healthz", get(monitoring::healthz))
         .route("/monitoring/ready", get(monitoring::ready))
 }
