@@ -280,9 +280,9 @@ fn point(target: &str, service: (f64, f64), lag: (f64, f64)) -> RatePoint {
 /// The published run at 1,000 RPS: 13 µs through devassist from the send, but the load
 /// generator dispatched 12 µs faster during devassist's phase, and "added" (then counted
 /// from the due time) came out as +0.001 ms.
-#[test]
-fn added_latency_leaves_out_the_load_generators_lag() {
-    let report = Report {
+/// A report of a full run with these fixed-rate points and rate searches.
+fn report(fixed: Vec<RatePoint>, search: Vec<crate::report::Search>) -> Report {
+    Report {
         machine: Machine::describe(),
         started: String::new(),
         duration_s: 0.0,
@@ -292,21 +292,29 @@ fn added_latency_leaves_out_the_load_generators_lag() {
         litellm_workers: 0,
         quick: false,
         realtime: false,
-        latency_only: true,
+        latency_only: false,
         upstream: None,
         timeout_ms: 1000,
         stream_chunks: 0,
         stream_interval_ms: 0,
-        fixed: vec![
-            point("direct", (29.0, 64.0), (30.0, 50.0)),
-            point("devassist", (42.0, 140.0), (17.0, 42.0)),
-        ],
+        fixed,
         streams: Vec::new(),
         soak: None,
         soak_s: 0.0,
-        search: Vec::new(),
+        search,
         loadavg_end: None,
-    };
+    }
+}
+
+#[test]
+fn added_latency_leaves_out_the_load_generators_lag() {
+    let report = report(
+        vec![
+            point("direct", (29.0, 64.0), (30.0, 50.0)),
+            point("devassist", (42.0, 140.0), (17.0, 42.0)),
+        ],
+        Vec::new(),
+    );
     let md = crate::markdown::render(&report);
     let row = md
         .lines()
@@ -332,36 +340,18 @@ fn auth_goals_compare_with_the_gateway_without_auth() {
         max_ok_rps,
         steps: Vec::new(),
     };
-    let report = Report {
-        machine: Machine::describe(),
-        started: String::new(),
-        duration_s: 0.0,
-        devassist_version: String::new(),
-        git_commit: None,
-        litellm_version: None,
-        litellm_workers: 0,
-        quick: false,
-        realtime: false,
-        latency_only: false,
-        upstream: None,
-        timeout_ms: 1000,
-        stream_chunks: 0,
-        stream_interval_ms: 0,
-        fixed: vec![
+    let report = report(
+        vec![
             point("direct", (29.0, 64.0), (30.0, 50.0)),
             point("devassist", (42.0, 140.0), (17.0, 42.0)),
             point("devassist-auth", (45.0, 170.0), (17.0, 42.0)),
             point("devassist-redis", (80.0, 260.0), (17.0, 42.0)),
         ],
-        streams: Vec::new(),
-        soak: None,
-        soak_s: 0.0,
-        search: vec![
+        vec![
             search("devassist", 16_000.0),
             search("devassist-auth", 14_000.0),
         ],
-        loadavg_end: None,
-    };
+    );
     let md = crate::markdown::render(&report);
     let row = |start: &str| {
         md.lines()

@@ -156,12 +156,11 @@ impl Engine {
             Some("text/event-stream")
         );
         let text = String::from_utf8(read_body(resp.into_body()).await?.to_vec())?;
-        assert!(
-            !text.contains(": ping"),
-            "keep-alive comments must never be sent"
-        );
         let mut frames = Vec::new();
-        for event in text.split("\n\n").filter(|e| !e.is_empty()) {
+        // Comments (`:`) are the keep-alives sent after 15 s without a token (a long
+        // prefill on a busy machine): not events, as SSE clients skip them.
+        let comment = |e: &str| e.lines().all(|l| l.starts_with(':'));
+        for event in text.split("\n\n").filter(|e| !e.is_empty() && !comment(e)) {
             let data = event
                 .strip_prefix("data: ")
                 .ok_or_else(|| format!("not a data event: {event:?}"))?;
