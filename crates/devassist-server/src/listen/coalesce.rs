@@ -154,7 +154,11 @@ mod tests {
             polls: 0,
         });
         assert_eq!(poll_once(&mut f, &outer), Poll::Ready(3));
-        assert_eq!(outer.0.load(Ordering::SeqCst), 0, "no wake reached the task");
+        assert_eq!(
+            outer.0.load(Ordering::SeqCst),
+            0,
+            "no wake reached the task"
+        );
     }
 
     #[test]
@@ -166,7 +170,11 @@ mod tests {
         });
         assert_eq!(poll_once(&mut f, &outer), Poll::Pending);
         assert_eq!(f.inner().polls, REPOLLS + 1);
-        assert_eq!(outer.0.load(Ordering::SeqCst), 1, "the task was woken to come back");
+        assert_eq!(
+            outer.0.load(Ordering::SeqCst),
+            1,
+            "the task was woken to come back"
+        );
     }
 
     /// Pending until its waker, kept from the last poll, is woken from outside.
@@ -201,7 +209,11 @@ mod tests {
         waker.wake_by_ref();
         assert_eq!(outer.0.load(Ordering::SeqCst), 1);
         assert_eq!(poll_once(&mut f, &outer), Poll::Pending);
-        assert_eq!(f.inner().polls, 2, "one poll: nothing woke it during the poll");
+        assert_eq!(
+            f.inner().polls,
+            2,
+            "one poll: nothing woke it during the poll"
+        );
         waker.wake();
         assert_eq!(outer.0.load(Ordering::SeqCst), 2);
     }
