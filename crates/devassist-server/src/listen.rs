@@ -23,10 +23,12 @@
 //! (prior knowledge) is not offered.
 
 mod body_deadline;
+mod coalesce;
 
 use axum::Router;
 use axum::extract::Request;
 use body_deadline::DeadlineBody;
+use coalesce::Coalesced;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -102,17 +104,20 @@ pub(crate) async fn serve_http1(
         // Without TCP_NODELAY, Nagle holds each small stream frame until the client ACKs
         // the previous one: chunks of a stream arrived up to 40 ms late (a delayed ACK).
         let _ = tcp.set_nodelay(true);
-        let conn =
-            http.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service.clone()));
+        // Handlers run in the connection's task and wake it when they read the request body:
+        // `coalesce` polls it again at once rather than through a yield that wakes another
+        // worker.
+        let mut conn = Coalesced::new(
+            http.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service.clone())),
+        );
         let stop = stop.clone();
         connections.spawn(async move {
             // Held for the connection's life.
             let _slot = slot;
-            let mut conn = std::pin::pin!(conn);
             let result = tokio::select! {
-                result = conn.as_mut() => result,
+                result = &mut conn => result,
                 () = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
+                    conn.inner().graceful_shutdown();
                     conn.await
                 }
             };

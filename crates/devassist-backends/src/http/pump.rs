@@ -14,11 +14,14 @@ use super::{Response, Upstream, error, redact};
 use bytes::Bytes;
 use devassist_core::{Event, EventStream, GatewayError, Reached};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 /// How long the rest of a body (the terminating chunk a server writes after `[DONE]`) is
 /// waited for once the decoder has what it needs, so that the connection can serve the next
@@ -30,12 +33,16 @@ const MAX_SKIP: usize = 64 * 1024;
 
 /// Reads a response body chunk by chunk, under the idle timeout and the call's deadline.
 ///
-/// Holds the body alone: the response head is not needed past the status check.
+/// Holds the body alone: the response head is not needed past the status check. One timer
+/// for the whole body, moved on at each chunk: a later deadline only updates the timer's
+/// entry, where a timeout per chunk registered and removed one in the runtime's timer wheel
+/// for every chunk of every stream.
 pub(crate) struct BodyReader {
     body: Incoming,
     idle: Duration,
     deadline: Option<Instant>,
     total: Duration,
+    timer: Pin<Box<Sleep>>,
     host: Arc<str>,
     secrets: Arc<redact::Secrets>,
 }
@@ -48,6 +55,7 @@ impl BodyReader {
             idle: upstream.idle_timeout,
             deadline,
             total: upstream.request_timeout,
+            timer: Box::pin(tokio::time::sleep(upstream.idle_timeout)),
             host: upstream.host.clone(),
             secrets: upstream.secrets.clone(),
         }
@@ -60,23 +68,29 @@ impl BodyReader {
             Some(deadline) if deadline <= idle_at => (deadline, true),
             _ => (idle_at, false),
         };
+        self.timer.as_mut().reset(at);
         loop {
-            match tokio::time::timeout_at(at, self.body.frame()).await {
-                Ok(Some(Ok(frame))) => match frame.into_data() {
+            let (body, timer) = (&mut self.body, &mut self.timer);
+            let next = std::future::poll_fn(|cx| match Pin::new(&mut *body).poll_frame(cx) {
+                Poll::Ready(frame) => Poll::Ready(Some(frame)),
+                Poll::Pending => timer.as_mut().poll(cx).map(|()| None),
+            });
+            match next.await {
+                Some(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) if !data.is_empty() => return Ok(Some(data)),
                     // Empty data, or trailers: nothing for the decoder.
                     _ => {}
                 },
-                Ok(Some(Err(err))) => return Err(error::body(&err, &self.host)),
-                Ok(None) => return Ok(None),
-                Err(_) if is_total => {
+                Some(Some(Err(err))) => return Err(error::body(&err, &self.host)),
+                Some(None) => return Ok(None),
+                None if is_total => {
                     return Err(error::request_timeout(
                         &self.host,
                         self.total,
                         Reached::Answered,
                     ));
                 }
-                Err(_) => return Err(error::idle_timeout(&self.host, self.idle)),
+                None => return Err(error::idle_timeout(&self.host, self.idle)),
             }
         }
     }

@@ -385,6 +385,41 @@ async fn request_timeout_bounds_a_stream_that_keeps_talking() {
     }
 }
 
+/// The idle limit is between two chunks, not on the whole body: a stream whose chunks come
+/// more often than that runs longer than it and ends normally.
+#[tokio::test]
+async fn a_stream_that_keeps_talking_outlives_the_idle_timeout() {
+    for kind in KINDS {
+        let mut frames = vec![kind.text_frame(); 8];
+        frames.push(match kind {
+            Kind::OpenAi => "data: [DONE]\n\n",
+            Kind::Ollama => {
+                "{\"model\":\"m\",\"created_at\":\"2025-01-01T00:00:00Z\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true}\n"
+            }
+        });
+        let reply = kind.stream(&frames).paced(Duration::from_millis(100));
+        let server = TestServer::start(vec![reply]).await;
+        let started = Instant::now();
+        let stream = kind
+            .backend(server.addr, SHORT)
+            .generate(chat(), &ctx())
+            .await
+            .unwrap();
+        let (events, err) = drain(stream).await;
+        assert!(err.is_none(), "{kind:?}: {err:?}");
+        let texts = events
+            .iter()
+            .filter(|e| matches!(e, Event::Text(_)))
+            .count();
+        assert_eq!(texts, 8, "{kind:?}: {events:?}");
+        assert!(
+            started.elapsed() > SHORT.idle * 2,
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
+
 #[tokio::test]
 async fn error_frames_before_and_after_the_first_event() {
     for kind in KINDS {

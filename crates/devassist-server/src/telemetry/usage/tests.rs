@@ -79,6 +79,11 @@ async fn a_partial_batch_waits_for_the_flush_interval() {
     tokio::time::sleep(Duration::from_millis(900)).await;
     assert_eq!(progress.borrow().written, 0, "not before the interval");
     assert_eq!(rows(&db), 0);
+    assert_eq!(
+        sink.queued(),
+        3,
+        "a record short of a batch does not wake the writer"
+    );
     progress.wait_for(|p| p.written == 3).await.unwrap();
     assert!(
         start.elapsed() >= Duration::from_secs(1),

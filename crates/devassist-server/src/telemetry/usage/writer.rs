@@ -3,13 +3,17 @@
 //! whichever comes first — each batch one transaction on a blocking thread. It deletes
 //! records older than the retention at start and every `prune_every`. On shutdown it
 //! writes what is left in the channel before it stops.
+//!
+//! It does not wait on the channel: the sink wakes it when a batch is waiting (`Wake`),
+//! its flush interval otherwise, so that a request does not wake a thread for its record.
 
-use super::UsageRecord;
 use super::store::Store;
+use super::{UsageRecord, Wake};
 use crate::telemetry::Telemetry;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -59,16 +63,22 @@ pub struct UsageWriter {
 impl UsageWriter {
     /// Starts writing `telemetry`'s usage records to `store`.
     pub fn start(store: Store, config: WriterConfig, telemetry: Arc<Telemetry>) -> Self {
-        let (sink, rx) = super::channel(config.capacity);
+        let ready = Arc::new(Notify::new());
+        let wake = Wake {
+            batch: config.batch.max(1),
+            ready: ready.clone(),
+        };
+        let (sink, rx) = super::channel_with(config.capacity, Some(wake));
         telemetry.attach_usage(sink);
-        Self::spawn(store, config, rx, telemetry)
+        Self::spawn(store, config, rx, ready, telemetry)
     }
 
-    /// Starts a writer on the receiving end of a channel made by `usage::channel`.
-    pub fn spawn(
+    /// Starts a writer on the receiving end of a channel whose sink signals `ready`.
+    fn spawn(
         store: Store,
         config: WriterConfig,
         rx: mpsc::Receiver<UsageRecord>,
+        ready: Arc<Notify>,
         telemetry: Arc<Telemetry>,
     ) -> Self {
         let cancel = CancellationToken::new();
@@ -80,7 +90,7 @@ impl UsageWriter {
             telemetry,
             progress: progress_tx,
         };
-        tasks.spawn(task.run(rx, cancel.clone()));
+        tasks.spawn(task.run(rx, ready, cancel.clone()));
         tasks.close();
         Self {
             cancel,
@@ -114,28 +124,41 @@ struct Task {
 }
 
 impl Task {
-    async fn run(mut self, mut rx: mpsc::Receiver<UsageRecord>, cancel: CancellationToken) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<UsageRecord>,
+        ready: Arc<Notify>,
+        cancel: CancellationToken,
+    ) {
         let mut batch = Vec::with_capacity(self.config.batch);
-        let mut flush = tokio::time::interval(self.config.flush_every);
+        // The first flush one interval from now: records sent before the task first runs
+        // wait for it like any other.
+        let every = self.config.flush_every;
+        let mut flush = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut prune = tokio::time::interval(self.config.prune_every);
         prune.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            let open = tokio::select! {
                 biased;
                 () = cancel.cancelled() => break,
-                _ = flush.tick() => self.write(&mut batch).await,
-                _ = prune.tick() => self.prune().await,
-                record = rx.recv() => match record {
-                    Some(r) => {
-                        batch.push(r);
-                        if batch.len() >= self.config.batch {
-                            self.write(&mut batch).await;
-                            flush.reset();
-                        }
-                    }
-                    None => break,
-                },
+                _ = flush.tick() => {
+                    let open = self.take_full_batches(&mut rx, &mut batch).await;
+                    self.write(&mut batch).await;
+                    open
+                }
+                _ = prune.tick() => {
+                    self.prune().await;
+                    true
+                }
+                () = ready.notified() => {
+                    let open = self.take_full_batches(&mut rx, &mut batch).await;
+                    flush.reset();
+                    open
+                }
+            };
+            if !open {
+                break;
             }
         }
         // Nothing new gets in; what is already in the channel is written.
@@ -147,6 +170,27 @@ impl Task {
             }
         }
         self.write(&mut batch).await;
+    }
+
+    /// Moves what is waiting in the channel into `batch`, writing each batch that fills;
+    /// a partial batch is left for the next flush. `false` once every sink is gone.
+    async fn take_full_batches(
+        &mut self,
+        rx: &mut mpsc::Receiver<UsageRecord>,
+        batch: &mut Vec<UsageRecord>,
+    ) -> bool {
+        loop {
+            match rx.try_recv() {
+                Ok(r) => {
+                    batch.push(r);
+                    if batch.len() >= self.config.batch {
+                        self.write(batch).await;
+                    }
+                }
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
+            }
+        }
     }
 
     async fn write(&mut self, batch: &mut Vec<UsageRecord>) {
