@@ -117,7 +117,7 @@ pub struct LimitStoreMetrics {
 
 impl LimitStoreMetrics {
     /// A command that failed or timed out: `op` is `admit`, `spend`, `release` or
-    /// `refresh`.
+    /// `refresh`; `queue`: a message the worker's full queue dropped.
     pub fn error(&self, op: &'static str) {
         self.errors.get_or_create(&OpLabels { op }).inc();
     }

@@ -162,6 +162,26 @@ impl Shared {
     }
 }
 
+/// Messages the worker has not taken yet, at most. Past it (Redis far behind), a message is
+/// dropped and counted as a `queue` error: a lost release or refresh comes back when the
+/// lease expires, a lost spend is tokens not counted; the request never waits.
+const WORK_QUEUE: usize = 16_384;
+
+/// The worker's queue, as requests and their drops post to it.
+#[derive(Clone)]
+struct WorkQueue {
+    tx: mpsc::Sender<Work>,
+    metrics: LimitStoreMetrics,
+}
+
+impl WorkQueue {
+    fn post(&self, work: Work) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(work) {
+            self.metrics.error("queue");
+        }
+    }
+}
+
 /// The Redis store of one gateway.
 pub struct RedisStore {
     shared: Arc<Shared>,
@@ -169,7 +189,7 @@ pub struct RedisStore {
     /// Names this replica's leases: a random id and a counter.
     replica: String,
     next_lease: AtomicU64,
-    work: mpsc::UnboundedSender<Work>,
+    work: WorkQueue,
 }
 
 impl RedisStore {
@@ -208,7 +228,11 @@ impl RedisStore {
             unwarned: AtomicU64::new(0),
             breaker: Breaker::new(),
         });
-        let (work, queue) = mpsc::unbounded_channel();
+        let (tx, queue) = mpsc::channel(WORK_QUEUE);
+        let work = WorkQueue {
+            tx,
+            metrics: shared.metrics.clone(),
+        };
         tasks.spawn(worker::run(shared.clone(), queue, cancel.clone()));
         Ok(Self {
             shared,
@@ -273,7 +297,7 @@ impl RedisStore {
         let (refused_by, after) = match answer.as_slice() {
             [0] => {
                 if let Some(id) = &held.lease {
-                    let _ = self.work.send(Work::Hold {
+                    self.work.post(Work::Hold {
                         keys: held.keys.clone(),
                         id: id.clone(),
                     });
@@ -343,14 +367,14 @@ impl RedisStore {
     #[cfg(test)]
     pub(super) async fn flush(&self) {
         let (done, wait) = tokio::sync::oneshot::channel();
-        let _ = self.work.send(Work::Flush(done));
+        let _ = self.work.tx.send(Work::Flush(done)).await;
         let _ = wait.await;
     }
 
     /// Has the worker refresh the places this replica holds now.
     #[cfg(test)]
     pub(super) fn refresh(&self) {
-        let _ = self.work.send(Work::Refresh);
+        self.work.post(Work::Refresh);
     }
 }
 
@@ -384,7 +408,7 @@ impl Keys {
 /// A request admitted by Redis: its place (a lease) until dropped, and where its tokens are
 /// counted. Dropping sends the lease to the worker: nothing here waits.
 pub struct Held {
-    work: mpsc::UnboundedSender<Work>,
+    work: WorkQueue,
     clock: Clock,
     keys: Arc<Keys>,
     lease: Option<String>,
@@ -403,7 +427,7 @@ impl Held {
 
     pub fn spend(&self, tokens: u64) {
         if tokens > 0 && self.counts_tokens() {
-            let _ = self.work.send(Work::Spend {
+            self.work.post(Work::Spend {
                 keys: self.keys.clone(),
                 at_ms: self.clock.now_ms(),
                 tokens,
@@ -417,7 +441,7 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         if let Some(id) = self.lease.take() {
-            let _ = self.work.send(Work::Release {
+            self.work.post(Work::Release {
                 keys: self.keys.clone(),
                 id,
             });

@@ -8,7 +8,7 @@ use super::{Keys, LEASE_REFRESH, LEASE_TTL, SPEND, Shared, millis};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::Receiver;
 use tokio_util::sync::CancellationToken;
 
 /// Longest the worker waits for one batch: nobody waits on it, so more than a limit check.
@@ -37,11 +37,7 @@ pub enum Work {
     Flush(tokio::sync::oneshot::Sender<()>),
 }
 
-pub async fn run(
-    shared: Arc<Shared>,
-    mut queue: UnboundedReceiver<Work>,
-    cancel: CancellationToken,
-) {
+pub async fn run(shared: Arc<Shared>, mut queue: Receiver<Work>, cancel: CancellationToken) {
     // Lease id → its caller's keys.
     let mut held: HashMap<String, Arc<Keys>> = HashMap::new();
     let mut batch = Vec::with_capacity(BATCH);
