@@ -13,6 +13,15 @@ pub mod stream;
 pub use dialect::{Dialect, OllamaDialect, OpenAiDialect, Surface};
 pub use extract::WireJson;
 
+/// The caller's identity, when authentication put one on the request (not on open routes):
+/// what the model lists filter by.
+pub type Who = Option<axum::Extension<std::sync::Arc<devassist_core::Caller>>>;
+
+/// The caller in `who`, if any.
+pub fn caller(who: &Who) -> Option<&devassist_core::Caller> {
+    who.as_ref().map(|axum::Extension(c)| c.as_ref())
+}
+
 #[cfg(test)]
 mod fuzz_tests;
 

@@ -5,15 +5,13 @@ use super::wire::ShowBody;
 use crate::pipeline::guard;
 use crate::router::ModelEntry;
 use crate::state::AppState;
-use crate::surfaces::{Dialect, OllamaDialect, WireJson};
-use axum::Extension;
+use crate::surfaces::{Dialect, OllamaDialect, Who, WireJson, caller};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{SecondsFormat, Utc};
-use devassist_core::{Caller, GatewayError};
+use devassist_core::GatewayError;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 pub async fn root() -> &'static str {
     "Ollama is running"
@@ -56,12 +54,9 @@ fn tag_entry(m: &ModelEntry) -> Value {
     })
 }
 
-/// The caller's identity, when authentication put one on the request.
-type Who = Option<Extension<Arc<Caller>>>;
-
 /// Whether the caller sees this model: only models it may use are listed.
 fn visible(who: &Who, m: &ModelEntry) -> bool {
-    who.as_ref().is_none_or(|Extension(c)| guard::may_use(c, m))
+    caller(who).is_none_or(|c| guard::may_use(c, m))
 }
 
 pub async fn tags(State(st): State<AppState>, who: Who) -> Response {
@@ -95,8 +90,7 @@ pub async fn show(
             GatewayError::bad_request("model is required").with_param("model"),
         );
     };
-    let caller = who.as_ref().map(|Extension(c)| c.as_ref());
-    let m = match guard::resolve_visible(&st.router, caller, name) {
+    let m = match guard::resolve_visible(&st.router, caller(&who), name) {
         Ok(m) => m,
         Err(e) => return OllamaDialect::error_response(e),
     };

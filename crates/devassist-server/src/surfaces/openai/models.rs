@@ -6,14 +6,12 @@ use crate::pipeline::guard;
 use crate::router::ModelEntry;
 use crate::state::AppState;
 use crate::surfaces::anthropic::{self, AnthropicDialect};
-use crate::surfaces::{Dialect, OpenAiDialect};
-use axum::Extension;
+use crate::surfaces::{self, Dialect, OpenAiDialect, Who};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
-use devassist_core::{Caller, GatewayError};
+use devassist_core::GatewayError;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 fn entry(m: &ModelEntry) -> Value {
     json!({
@@ -24,11 +22,8 @@ fn entry(m: &ModelEntry) -> Value {
     })
 }
 
-/// The caller's identity, when authentication put one on the request.
-type Who = Option<Extension<Arc<Caller>>>;
-
 pub async fn list(State(st): State<AppState>, who: Who, headers: HeaderMap, uri: Uri) -> Response {
-    let caller = who.as_ref().map(|Extension(c)| c.as_ref());
+    let caller = surfaces::caller(&who);
     if anthropic::models::is_anthropic(&headers) {
         return match Query::<anthropic::models::Page>::try_from_uri(&uri) {
             Ok(Query(page)) => anthropic::models::list(&st, caller, page),
@@ -51,7 +46,7 @@ pub async fn one(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let caller = who.as_ref().map(|Extension(c)| c.as_ref());
+    let caller = surfaces::caller(&who);
     if anthropic::models::is_anthropic(&headers) {
         return anthropic::models::one(&st, caller, &id);
     }
