@@ -26,9 +26,9 @@ pub(super) type Client = hyper_util::client::legacy::Client<Connector, Full<Byte
 /// dropped from the pool as soon as its close arrives.
 pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Most idle connections kept per upstream.
-const MAX_IDLE: usize = 256;
+pub(super) const MAX_IDLE: usize = 256;
 /// Largest HTTP/1.1 read buffer, which bounds a response head too.
-const MAX_BUF: usize = 64 * 1024;
+pub(super) const MAX_BUF: usize = 64 * 1024;
 /// HTTP/2 flow-control windows: what the upstream may send ahead of our reads.
 const H2_STREAM_WINDOW: u32 = 256 * 1024;
 const H2_CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;

@@ -55,29 +55,53 @@ pub fn head_timeout(host: &str, limit: Duration, reached: Reached) -> GatewayErr
     .with_reached(reached)
 }
 
-/// A failure of the request, before any response head.
+/// A failure of the request, before any response head (hyper-util's client).
 pub fn transport(err: &hyper_util::client::legacy::Error, host: &str) -> GatewayError {
     // Messages name `host:port` only: URL credentials travel in a header and never reach
     // the error (`credentials_in_the_url_never_reach_the_error`).
-    let detail = chain(err);
     if err.is_connect() {
-        let timed_out = sources(err).any(|e| {
-            e.is::<ConnectTimeout>()
-                || e.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-        });
-        let tunnel = sources(err).any(|e| e.is::<ProxyFailed>());
-        let err = if timed_out {
-            GatewayError::backend_timeout(format!("connecting to backend at {host} timed out"))
-        } else if tunnel {
-            GatewayError::backend_error(format!(
-                "cannot connect to backend at {host} through the proxy"
-            ))
-        } else {
-            GatewayError::backend_error(format!("cannot connect to backend at {host}"))
-        };
-        return err.with_detail(detail).with_reached(Reached::NotSent);
+        return connect(err, host);
     }
+    match sources(err).find_map(|e| e.downcast_ref::<hyper::Error>()) {
+        // hyper hands a request back as canceled only when it never began to write it.
+        Some(h) => exchange(h, h.is_canceled(), host),
+        None => exchange_failed(chain(err), Reached::Written, host),
+    }
+}
+
+/// A failure of the request on a pooled plain-HTTP connection (`pool`).
+pub(super) fn pooled(failure: &super::pool::Failure, host: &str) -> GatewayError {
+    match failure {
+        super::pool::Failure::Connect(err) => connect(&**err, host),
+        super::pool::Failure::Http { err, written } => exchange(err, !written, host),
+    }
+}
+
+/// No connection could be made: nothing was sent.
+fn connect(err: &(dyn std::error::Error + 'static), host: &str) -> GatewayError {
+    let timed_out = sources(err).any(|e| {
+        e.is::<ConnectTimeout>()
+            || e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+    });
+    let tunnel = sources(err).any(|e| e.is::<ProxyFailed>());
+    let gateway_err = if timed_out {
+        GatewayError::backend_timeout(format!("connecting to backend at {host} timed out"))
+    } else if tunnel {
+        GatewayError::backend_error(format!(
+            "cannot connect to backend at {host} through the proxy"
+        ))
+    } else {
+        GatewayError::backend_error(format!("cannot connect to backend at {host}"))
+    };
+    gateway_err
+        .with_detail(chain(err))
+        .with_reached(Reached::NotSent)
+}
+
+/// hyper's error on a connection; `unsent` when hyper handed the request back unwritten.
+fn exchange(err: &hyper::Error, unsent: bool, host: &str) -> GatewayError {
+    let detail = chain(err);
     if sources(err).any(refused_tls_session) {
         // TLS 1.3 checks a client certificate after the client's side of the handshake is
         // done: the refusal arrives as the answer to the request, whose bytes the upstream
@@ -88,22 +112,24 @@ pub fn transport(err: &hyper_util::client::legacy::Error, host: &str) -> Gateway
         .with_detail(detail)
         .with_reached(Reached::NotSent);
     }
-    let hyper = sources(err).find_map(|e| e.downcast_ref::<hyper::Error>());
-    match hyper {
-        // hyper hands a request back as canceled only when it never began to write it.
-        Some(h) if h.is_canceled() => {
-            GatewayError::backend_error(format!("request to backend at {host} failed"))
-                .with_detail(detail)
-                .with_reached(Reached::NotSent)
-        }
-        // Bytes came back that are not HTTP: the upstream read the request.
-        Some(h) if h.is_parse() => malformed(format!("from {host}: {detail}")),
-        _ => GatewayError::backend_error(format!(
-            "backend at {host} closed the connection without answering"
-        ))
-        .with_detail(detail)
-        .with_reached(Reached::Written),
+    if unsent {
+        return GatewayError::backend_error(format!("request to backend at {host} failed"))
+            .with_detail(detail)
+            .with_reached(Reached::NotSent);
     }
+    if err.is_parse() {
+        // Bytes came back that are not HTTP: the upstream read the request.
+        return malformed(format!("from {host}: {detail}"));
+    }
+    exchange_failed(detail, Reached::Written, host)
+}
+
+fn exchange_failed(detail: String, reached: Reached, host: &str) -> GatewayError {
+    GatewayError::backend_error(format!(
+        "backend at {host} closed the connection without answering"
+    ))
+    .with_detail(detail)
+    .with_reached(reached)
 }
 
 /// A failure while reading the body, after the response head.

@@ -15,6 +15,7 @@ mod config;
 mod connect;
 pub(crate) mod error;
 mod get;
+mod pool;
 pub(crate) mod proxy;
 pub(crate) mod pump;
 mod redact;
@@ -65,10 +66,25 @@ pub(crate) const RESERVED_HEADERS: [&str; 6] = [
     "upgrade",
 ];
 
+/// How requests reach an upstream.
+#[derive(Clone)]
+enum Transport {
+    /// `http://`: HTTP/1.1 on sockets of our pool, driven by the caller (`pool`).
+    Plain {
+        pool: pool::Pool,
+        /// The `Host` header every request carries.
+        host: HeaderValue,
+        /// Through a forward proxy: requests in absolute form.
+        proxied: bool,
+    },
+    /// `https://`: hyper-util's pooled client (HTTP/2 when ALPN chooses it).
+    Tls(Box<client::Client>),
+}
+
 /// One upstream server: a pooled client built once, and where to reach it.
 #[derive(Clone)]
 pub(crate) struct Upstream {
-    client: client::Client,
+    transport: Transport,
     /// `scheme://host[:port]`, without credentials.
     origin: Arc<str>,
     /// The base URL's path without its trailing `/`; each call appends its own path.
@@ -107,7 +123,42 @@ pub(crate) enum Answer {
 pub(crate) struct Response {
     pub status: StatusCode,
     pub headers: HeaderMap,
-    pub body: Incoming,
+    pub body: ResponseBody,
+}
+
+/// A response body, from either transport.
+pub(crate) enum ResponseBody {
+    Pooled(pool::PooledBody),
+    Shared(Incoming),
+}
+
+impl hyper::body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            ResponseBody::Pooled(body) => std::pin::Pin::new(body).poll_frame(cx),
+            ResponseBody::Shared(body) => std::pin::Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResponseBody::Pooled(body) => body.is_end_stream(),
+            ResponseBody::Shared(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            ResponseBody::Pooled(body) => body.size_hint(),
+            ResponseBody::Shared(body) => body.size_hint(),
+        }
+    }
 }
 
 /// A response whose status has not been checked yet, with the call's total deadline.
@@ -196,8 +247,28 @@ impl Upstream {
         let tls = tls::client_config(settings)
             .map_err(|e| config_error(format!("backend at {host}: {e}")))?;
         let connector = connect::Connector::new(&route, tls, settings.connect_timeout);
+        let transport = if url.scheme() == "http" {
+            let host_header = match url.port() {
+                Some(port) => format!("{host_name}:{port}"),
+                None => host_name.to_owned(),
+            };
+            Transport::Plain {
+                pool: pool::Pool::new(
+                    connector,
+                    origin_uri.clone(),
+                    client::MAX_IDLE,
+                    client::IDLE_TIMEOUT,
+                    client::MAX_BUF,
+                ),
+                host: HeaderValue::from_str(&host_header)
+                    .map_err(|_| config_error(format!("url {base:?}: host is not a header")))?,
+                proxied: matches!(route, proxy::Route::Forward(_)),
+            }
+        } else {
+            Transport::Tls(Box::new(client::build(connector)))
+        };
         Ok(Self {
-            client: client::build(connector),
+            transport,
             origin: origin.into(),
             base_path: url.path().trim_end_matches('/').into(),
             query: url
@@ -257,14 +328,13 @@ impl Upstream {
         target.push_str(&self.query);
         let mut request = http::Request::builder()
             .method(method.clone())
-            .uri(target)
             .body(Full::new(body))
             .map_err(|e| {
                 config_error(format!("cannot build a request to {}: {e}", self.host))
                     .with_reached(Reached::NotSent)
             })?;
         let headers = request.headers_mut();
-        headers.reserve(self.headers.len() + 2);
+        headers.reserve(self.headers.len() + 3);
         for (name, value) in self.headers.iter() {
             headers.insert(name.clone(), value.clone());
         }
@@ -277,35 +347,96 @@ impl Upstream {
         {
             headers.insert(X_REQUEST_ID.clone(), id);
         }
-        // Tells, if the head never comes, whether the request was handed to a connection.
-        let connection = capture_connection(&mut request);
         tracing::debug!(backend = %self.host, %method, path, request_id = %ctx.request_id, "Calling upstream");
-        match tokio::time::timeout_at(head_at, self.client.request(request)).await {
-            Ok(Ok(response)) => {
-                let (head, body) = response.into_parts();
-                Ok(Call {
-                    response: Response {
-                        status: head.status,
-                        headers: head.headers,
-                        body,
-                    },
-                    deadline,
-                })
+        let timed_out = |written: bool| {
+            let reached = if written {
+                Reached::Written
+            } else {
+                Reached::NotSent
+            };
+            if head_at < deadline {
+                error::head_timeout(&self.host, self.head_timeout, reached)
+            } else {
+                error::request_timeout(&self.host, self.request_timeout, reached)
             }
-            Ok(Err(err)) => Err(self.secrets.scrub_error(error::transport(&err, &self.host))),
-            Err(_) => {
-                let reached = if connection.connection_metadata().is_some() {
-                    Reached::Written
-                } else {
-                    Reached::NotSent
-                };
-                Err(if head_at < deadline {
-                    error::head_timeout(&self.host, self.head_timeout, reached)
-                } else {
-                    error::request_timeout(&self.host, self.request_timeout, reached)
-                })
+        };
+        let bad_target = |e: http::uri::InvalidUri| {
+            config_error(format!("cannot build a request to {}: {e}", self.host))
+                .with_reached(Reached::NotSent)
+        };
+        let (head, body) = match &self.transport {
+            Transport::Plain {
+                pool,
+                host,
+                proxied,
+            } => {
+                // Origin form (`/v1/chat/completions`), or absolute form for a forward proxy.
+                let mut target = String::with_capacity(
+                    self.origin.len() + self.base_path.len() + path.len() + self.query.len() + 1,
+                );
+                if *proxied {
+                    target.push_str(&self.origin);
+                }
+                target.push_str(&self.base_path);
+                target.push_str(path);
+                if self.base_path.is_empty() && path.is_empty() {
+                    target.push('/');
+                }
+                target.push_str(&self.query);
+                *request.uri_mut() = target.parse().map_err(bad_target)?;
+                request
+                    .headers_mut()
+                    .insert(http::header::HOST, host.clone());
+                let handed = std::sync::atomic::AtomicBool::new(false);
+                match tokio::time::timeout_at(head_at, pool.send(request, &handed)).await {
+                    Ok(Ok(response)) => {
+                        let (head, body) = response.into_parts();
+                        (head, ResponseBody::Pooled(body))
+                    }
+                    Ok(Err(failure)) => {
+                        return Err(self
+                            .secrets
+                            .scrub_error(error::pooled(&failure, &self.host)));
+                    }
+                    Err(_) => {
+                        return Err(timed_out(handed.load(std::sync::atomic::Ordering::Relaxed)));
+                    }
+                }
             }
-        }
+            Transport::Tls(client) => {
+                let mut target = String::with_capacity(
+                    self.origin.len() + self.base_path.len() + path.len() + self.query.len() + 1,
+                );
+                target.push_str(&self.origin);
+                target.push_str(&self.base_path);
+                target.push_str(path);
+                if self.base_path.is_empty() && path.is_empty() {
+                    target.push('/');
+                }
+                target.push_str(&self.query);
+                *request.uri_mut() = target.parse().map_err(bad_target)?;
+                // Tells, if the head never comes, whether the request was handed to a connection.
+                let connection = capture_connection(&mut request);
+                match tokio::time::timeout_at(head_at, client.request(request)).await {
+                    Ok(Ok(response)) => {
+                        let (head, body) = response.into_parts();
+                        (head, ResponseBody::Shared(body))
+                    }
+                    Ok(Err(err)) => {
+                        return Err(self.secrets.scrub_error(error::transport(&err, &self.host)));
+                    }
+                    Err(_) => return Err(timed_out(connection.connection_metadata().is_some())),
+                }
+            }
+        };
+        Ok(Call {
+            response: Response {
+                status: head.status,
+                headers: head.headers,
+                body,
+            },
+            deadline,
+        })
     }
 
     /// Sends one request and turns a non-2xx answer into an error carrying the upstream's

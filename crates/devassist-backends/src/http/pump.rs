@@ -14,7 +14,7 @@ use super::{Response, Upstream, error, redact};
 use bytes::Bytes;
 use devassist_core::{Event, EventStream, GatewayError, Reached};
 use http_body_util::BodyExt;
-use hyper::body::{Body as _, Incoming};
+use hyper::body::Body as _;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -38,7 +38,7 @@ const MAX_SKIP: usize = 64 * 1024;
 /// entry, where a timeout per chunk registered and removed one in the runtime's timer wheel
 /// for every chunk of every stream.
 pub(crate) struct BodyReader {
-    body: Incoming,
+    body: super::ResponseBody,
     idle: Duration,
     deadline: Option<Instant>,
     total: Duration,
