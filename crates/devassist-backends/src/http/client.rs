@@ -1,5 +1,6 @@
-//! The pooled client of one upstream: hyper-util's legacy `Client`, with the settings that
-//! matter for a gateway.
+//! The pooled client of one `https://` upstream: hyper-util's legacy `Client`, with the
+//! settings that matter for a gateway. (`http://` upstreams use `pool`; its idle timeout and
+//! limits are the ones here.)
 //!
 //! No request is sent twice once the upstream may have read it. hyper-util sends a request
 //! again (`retry_canceled_requests`) only when hyper hands it back unstarted: a pooled

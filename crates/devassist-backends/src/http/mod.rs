@@ -3,10 +3,12 @@
 //! headers, deadlines, status checks and the body pump that turns upstream bytes into
 //! events.
 //!
-//! HTTP/1.1 and HTTP/2 are hyper's (hyper-util's pooled client), TLS is rustls's
-//! (hyper-rustls), proxies are hyper-util's. What is ours: the routes and deadlines, how
-//! failures become errors, and one rule the pooled client is set up to keep — a request the
-//! upstream may have read is never sent again (see `client`).
+//! HTTP/1.1 and HTTP/2 are hyper's: `http://` upstreams go through `client::conn::http1` on
+//! a socket pool of ours (`pool`), `https://` ones through hyper-util's pooled client
+//! (`client`, which negotiates HTTP/2 by ALPN). TLS is rustls's (hyper-rustls), proxies are
+//! hyper-util's. What is ours: the pool of plain sockets, the routes and deadlines, how
+//! failures become errors, and one rule both transports keep — a request the upstream may
+//! have read is never sent again.
 //!
 //! It knows nothing about either wire format; that lives in each backend's `stream.rs`.
 

@@ -133,6 +133,12 @@ impl Pool {
         }
     }
 
+    /// Idle sockets in the pool.
+    #[cfg(test)]
+    pub fn idle(&self) -> usize {
+        self.inner.idle.lock().unwrap().len()
+    }
+
     async fn connect(&self) -> Result<Io, Failure> {
         let mut connector = self.inner.connector.clone();
         std::future::poll_fn(|cx| connector.poll_ready(cx))

@@ -595,3 +595,93 @@ async fn an_upstream_echoing_the_api_key_in_its_error_leaks_it_nowhere() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_idle_connection_the_upstream_closed_is_not_used_again() {
+    // Each connection answers one request and is then closed by the upstream, as a server
+    // closes an idle keep-alive connection (uvicorn after 5 s).
+    let server = RawServer::start(|mut socket, _, counts| async move {
+        if read_request(&mut socket, &counts).await.is_some() {
+            answer_json(&mut socket, 200, "{}").await;
+        }
+    })
+    .await;
+    let up = upstream(server.addr);
+    for round in 1..=3 {
+        let call = post(&up, Answer::Whole).await.unwrap();
+        up.read_json(call, 1024).await.unwrap();
+        // The upstream's close has arrived before the next call.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(server.counts.requests(), round);
+        assert_eq!(
+            server.counts.connections(),
+            round,
+            "a closed socket was reused"
+        );
+    }
+}
+
+#[tokio::test]
+async fn responses_that_end_their_connection_leave_nothing_in_the_pool() {
+    // Round 0: `Connection: close`; round 1: HTTP/1.0; round 2: a body that ends with the
+    // connection (no length, not chunked). The upstream keeps reading after each, so a reuse
+    // would be answered by no one: every call must take a new connection.
+    let server = RawServer::start(|mut socket, n, counts| async move {
+        if read_request(&mut socket, &counts).await.is_none() {
+            return;
+        }
+        let response = match n {
+            0 => format!(
+                "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{COMPLETION}",
+                COMPLETION.len()
+            ),
+            1 => format!(
+                "HTTP/1.0 200 OK\r\ncontent-length: {}\r\n\r\n{COMPLETION}",
+                COMPLETION.len()
+            ),
+            _ => format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{COMPLETION}"),
+        };
+        let _ = socket.write_all(response.as_bytes()).await;
+        if n >= 2 {
+            return; // the close ends the body
+        }
+        let _ = read_request(&mut socket, &counts).await;
+    })
+    .await;
+    let up = upstream(server.addr);
+    for round in 1..=3 {
+        let call = post(&up, Answer::Whole).await.unwrap();
+        let value = up.read_json(call, 4096).await.unwrap();
+        assert_eq!(
+            value["choices"][0]["message"]["content"], "hi",
+            "round {round}"
+        );
+        assert_eq!(server.counts.connections(), round, "round {round}");
+    }
+    assert_eq!(server.counts.requests(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pool_timer_drops_sockets_the_upstream_closed() {
+    let server = RawServer::start(|mut socket, _, counts| async move {
+        if read_request(&mut socket, &counts).await.is_some() {
+            answer_json(&mut socket, 200, "{}").await;
+        }
+    })
+    .await;
+    let up = upstream(server.addr);
+    let call = post(&up, Answer::Whole).await.unwrap();
+    up.read_json(call, 1024).await.unwrap();
+    let Transport::Plain { pool, .. } = &up.transport else {
+        panic!("http:// goes through the pool");
+    };
+    assert_eq!(pool.idle(), 1);
+    // Long before the idle timeout, the next tick finds the upstream's close.
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if pool.idle() == 0 {
+            break;
+        }
+    }
+    assert_eq!(pool.idle(), 0, "a closed socket stayed in the pool");
+}
