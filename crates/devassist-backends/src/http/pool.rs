@@ -46,6 +46,8 @@ pub(super) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How often the pool's timer looks at its idle sockets while it has any.
 const TICK: Duration = Duration::from_secs(5);
+/// How long a connection whose response has been read may take to finish its exchange.
+const FINISH: Duration = Duration::from_secs(5);
 
 /// Why a request got no response head.
 pub(super) enum Failure {
@@ -363,14 +365,18 @@ impl Body for PooledBody {
             && let Some(mut driver) = this.conn.take()
             && !driver.poll(cx)
         {
-            // The body is over and the connection not quite: let it finish on its own.
-            tokio::spawn(std::future::poll_fn(move |cx| {
-                if driver.poll(cx) {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                }
-            }));
+            // The body is over and the connection not quite (hyper still writing a request
+            // body the upstream answered early): it gets `FINISH` on its own, then closes.
+            tokio::spawn(tokio::time::timeout(
+                FINISH,
+                std::future::poll_fn(move |cx| {
+                    if driver.poll(cx) {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                }),
+            ));
         }
         frame
     }
