@@ -4,10 +4,11 @@
 mod commands;
 
 /// jemalloc, with its background thread returning freed memory to the system after about
-/// ten seconds. With glibc's malloc, the memory of a burst of connections stayed taken for
+/// a second. With glibc's malloc, the memory of a burst of connections stayed taken for
 /// good (1,000 RPS of refused requests for 10 s: 11 → 14.3 MiB RSS a minute later; with
 /// jemalloc 12.9 → 13.7 MiB after 30 s, `make bench-overload`). The `system-alloc` feature
 /// leaves it out, for heap profilers that only see the system allocator (heaptrack).
+/// Its options are built in (`.cargo/config.toml`, `JEMALLOC_SYS_WITH_MALLOC_CONF`).
 #[cfg(all(unix, not(feature = "system-alloc")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
