@@ -287,6 +287,24 @@ impl Upstream {
         })
     }
 
+    /// The request target of a call to `path`: the base URL's path, `path` and the base
+    /// URL's query, after `scheme://host[:port]` when `absolute`.
+    fn target(&self, path: &str, absolute: bool) -> String {
+        let mut target = String::with_capacity(
+            self.origin.len() + self.base_path.len() + path.len() + self.query.len() + 1,
+        );
+        if absolute {
+            target.push_str(&self.origin);
+        }
+        target.push_str(&self.base_path);
+        target.push_str(path);
+        if self.base_path.is_empty() && path.is_empty() {
+            target.push('/');
+        }
+        target.push_str(&self.query);
+        target
+    }
+
     pub fn host(&self) -> &str {
         &self.host
     }
@@ -318,16 +336,6 @@ impl Upstream {
             Body::Raw(bytes) => (bytes, true),
             Body::Empty => (Bytes::new(), false),
         };
-        let mut target = String::with_capacity(
-            self.origin.len() + self.base_path.len() + path.len() + self.query.len() + 1,
-        );
-        target.push_str(&self.origin);
-        target.push_str(&self.base_path);
-        target.push_str(path);
-        if self.base_path.is_empty() && path.is_empty() {
-            target.push('/');
-        }
-        target.push_str(&self.query);
         let mut request = http::Request::builder()
             .method(method.clone())
             .body(Full::new(body))
@@ -373,19 +381,7 @@ impl Upstream {
                 proxied,
             } => {
                 // Origin form (`/v1/chat/completions`), or absolute form for a forward proxy.
-                let mut target = String::with_capacity(
-                    self.origin.len() + self.base_path.len() + path.len() + self.query.len() + 1,
-                );
-                if *proxied {
-                    target.push_str(&self.origin);
-                }
-                target.push_str(&self.base_path);
-                target.push_str(path);
-                if self.base_path.is_empty() && path.is_empty() {
-                    target.push('/');
-                }
-                target.push_str(&self.query);
-                *request.uri_mut() = target.parse().map_err(bad_target)?;
+                *request.uri_mut() = self.target(path, *proxied).parse().map_err(bad_target)?;
                 request
                     .headers_mut()
                     .insert(http::header::HOST, host.clone());
@@ -406,17 +402,8 @@ impl Upstream {
                 }
             }
             Transport::Tls(client) => {
-                let mut target = String::with_capacity(
-                    self.origin.len() + self.base_path.len() + path.len() + self.query.len() + 1,
-                );
-                target.push_str(&self.origin);
-                target.push_str(&self.base_path);
-                target.push_str(path);
-                if self.base_path.is_empty() && path.is_empty() {
-                    target.push('/');
-                }
-                target.push_str(&self.query);
-                *request.uri_mut() = target.parse().map_err(bad_target)?;
+                // Absolute: hyper-util's client connects by it and writes the form it needs.
+                *request.uri_mut() = self.target(path, true).parse().map_err(bad_target)?;
                 // Tells, if the head never comes, whether the request was handed to a connection.
                 let connection = capture_connection(&mut request);
                 match tokio::time::timeout_at(head_at, client.request(request)).await {
